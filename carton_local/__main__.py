@@ -1,0 +1,57 @@
+"""`python -m carton_local` (what `make run` starts): the local stack in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+
+from carton.routes import API_PREFIX
+from carton_local.stack import DEMO_ACCOUNT, DEMO_ADMIN, LocalStack
+
+
+def banner(stack: LocalStack) -> str:
+    api = f"{stack.url}{API_PREFIX}"
+    ids = ", ".join(f'"{asset_id}"' for asset_id in stack.demo_asset_ids[:2])
+    return "\n".join(
+        [
+            "Carton local stack is up (embedded AWS emulator, no Docker, no AWS account).",
+            f"  API      {api}",
+            f"  Token    {stack.token}",
+            f"           account {DEMO_ACCOUNT}, admin {DEMO_ADMIN}",
+            f"  Assets   {', '.join(stack.demo_asset_ids)}",
+            "",
+            "Try:",
+            f"  export CARTON_TOKEN={stack.token}",
+            f"  curl -s -X POST {api}/downloads -H \"Authorization: Token $CARTON_TOKEN\" \\",
+            f"       -H 'Content-Type: application/json' -d '{{\"asset_ids\": [{ids}]}}'",
+            "",
+            "Ctrl-C stops it.",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run Carton on an embedded AWS emulator.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CARTON_PORT", "3000")))
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    args = parser.parse_args()
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stack = LocalStack(
+        host=args.host,
+        port=args.port,
+        bootstrap_token=os.environ.get("CARTON_BOOTSTRAP_TOKEN") or None,
+        access_log=not args.quiet,
+    ).start()
+    print(banner(stack), flush=True)
+    stopping.wait()
+    print("Stopping Carton local stack…", flush=True)
+    stack.stop()
+
+
+if __name__ == "__main__":
+    main()

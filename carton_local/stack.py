@@ -1,0 +1,125 @@
+"""The local stack: one process holding the emulated AWS account and Carton on it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import zlib
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+
+from moto import mock_aws
+from moto.server import ThreadedMotoServer
+
+from carton import aws, config
+from carton.auth import create_account
+from carton.ingest import store_bytes
+from carton.schema import S3_FEEDS
+from carton.store import Store
+from carton_local.gateway import gateway_server
+from carton_local.lambdas import REGION, LocalFunctions, invoke_server
+from carton_local.poller import QueuePoller
+from carton_local.resources import LocalResources, create_all
+
+DEMO_ACCOUNT = "demo"
+DEMO_ADMIN = "admin@demo.local"
+MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    # Step Functions' Lambda tasks leave moto and reach our local Invoke endpoint.
+    "core": {"passthrough": {"services": ["lambda"]}},
+}
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+DEMO_ASSETS: tuple[tuple[str, str, str, bytes], ...] = (
+    ("demo-readme", "README.txt", "text/plain", b"Carton demo asset: plain text.\n"),
+    ("demo-logo", "logo.png", "image/png", _png(64, 64, (226, 120, 40))),
+    ("demo-report", "report.csv", "text/csv", b"month,downloads\n2026-10,120\n2026-11,180\n"),
+    ("demo-photo", "Fotografía ñandú.png", "image/png", _png(320, 200, (40, 120, 226))),
+)
+
+
+@dataclass
+class LocalStack:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    bootstrap_token: str | None = None
+    access_log: bool = False
+    token: str = ""
+    resources: LocalResources | None = None
+    demo_asset_ids: list[str] = field(default_factory=list)
+    _servers: list[ThreadingHTTPServer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> LocalStack:
+        os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = REGION
+        # Metrics would print an EMF blob per invocation; X-Ray has no daemon here.
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._mock.start()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's access log
+        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        self._moto.start()
+        moto_host, moto_port = self._moto.get_host_and_port()
+        # Presigned URLs must be real URLs a client can fetch: S3 goes through moto's server.
+        os.environ["AWS_ENDPOINT_URL_S3"] = f"http://{moto_host}:{moto_port}"
+
+        functions = LocalFunctions()
+        invoker = invoke_server(functions, self.host)
+        self._serve(invoker)
+        os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://{self.host}:{invoker.server_address[1]}"
+
+        self.resources = create_all()
+        os.environ.update(
+            {
+                config.ENV_TABLE: self.resources.table,
+                config.ENV_ASSETS_BUCKET: self.resources.buckets["assets"],
+                config.ENV_ARCHIVES_BUCKET: self.resources.buckets["archives"],
+                config.ENV_STATE_MACHINE: self.resources.state_machine_arn,
+            }
+        )
+        config.settings.cache_clear()
+        aws.reset()
+        self._bootstrap()
+
+        for feed in S3_FEEDS:
+            QueuePoller(functions, self.resources.queues[feed.name], feed.function, self._stop).start()
+        gateway = gateway_server(functions, self.host, self.port, access_log=self.access_log)
+        self.port = gateway.server_address[1]
+        self._serve(gateway)
+        return self
+
+    def _serve(self, server: ThreadingHTTPServer) -> None:
+        self._servers.append(server)
+        threading.Thread(target=server.serve_forever, name=type(server).__name__, daemon=True).start()
+
+    def _bootstrap(self) -> None:
+        store = Store()
+        _, self.token = create_account(store, DEMO_ACCOUNT, DEMO_ADMIN, self.bootstrap_token)
+        for asset_id, filename, content_type, data in DEMO_ASSETS:
+            store_bytes(store, DEMO_ACCOUNT, asset_id, filename, content_type, data)
+            self.demo_asset_ids.append(asset_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._moto.stop()
+        self._mock.stop()

@@ -1,0 +1,25 @@
+"""POST /api/v1/downloads — record a download and start packaging it."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from carton.downloads import create_download, representation
+from carton.http import api_resolver, base_url, json_response, principal, route_of
+from carton.models import CreateDownloadRequest
+from carton.observability import MetricUnit, entrypoint, metrics
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.post(route_of("create_download", "POST").resolver_path)
+def create(request: Annotated[CreateDownloadRequest, Body()]) -> Response[str]:
+    download = create_download(principal(app), request, Store())
+    metrics.add_metric(name="DownloadsCreated", unit=MetricUnit.Count, value=1)
+    body = representation(download, base_url(app))
+    return json_response(201, body.model_dump(mode="json"), {"Location": body.url})
+
+
+lambda_handler = entrypoint(app.resolve)

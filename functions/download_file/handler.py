@@ -1,0 +1,21 @@
+"""GET /api/v1/downloads/{download_id}/download and /file — 302 to a presigned GET."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from carton.downloads import archive_link
+from carton.http import api_resolver, principal, redirect
+from carton.observability import entrypoint
+from carton.routes import routes_of
+from carton.store import Store
+
+app = api_resolver()
+
+
+def archive_redirect(download_id: str) -> Response[str]:
+    return redirect(archive_link(principal(app), download_id, Store()))
+
+
+for route in routes_of("download_file"):
+    app.route(route.resolver_path, method=route.method)(archive_redirect)
+
+lambda_handler = entrypoint(app.resolve)

@@ -1,0 +1,14 @@
+"""Workflow catch-all: abort the upload and record why the download failed."""
+
+from typing import Any
+
+from carton import workflow
+from carton.observability import entrypoint
+from carton.store import Store
+
+
+def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return workflow.fail(event["account_id"], event["download_id"], event.get("error") or {}, Store())
+
+
+lambda_handler = entrypoint(fail)

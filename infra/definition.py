@@ -1,0 +1,60 @@
+"""The workflow definition: one ASL file for the deployed and the local state machine.
+
+Its `${placeholders}` are function names (folders under `functions/`); CDK fills them
+with definition_substitutions, the local stack with its local function ARNs. Retry
+and Catch are applied here, uniformly, to every Task state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+ASL_FILE = Path(__file__).with_name("workflow.asl.json")
+FAILURE_STATE = "RecordFailure"
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+# Transient faults of the Lambda service itself; our own errors are not retried,
+# since packaging the same bytes again would fail the same way.
+TRANSIENT_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+RETRY = {"ErrorEquals": TRANSIENT_ERRORS, "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}
+CATCH = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILURE_STATE}
+
+
+def _decorate(states: dict[str, Any]) -> None:
+    for name, state in states.items():
+        if state.get("Type") == "Task":
+            state.setdefault("Retry", [RETRY])
+            if name != FAILURE_STATE:
+                state.setdefault("Catch", [CATCH])
+        for nested in ("Iterator", "ItemProcessor"):
+            if nested in state:
+                _decorate(state[nested]["States"])
+
+
+def definition_template() -> str:
+    """The ASL with Retry/Catch applied and `${placeholders}` left in place."""
+    document = json.loads(ASL_FILE.read_text())
+    _decorate(document["States"])
+    return json.dumps(document, indent=2)
+
+
+def placeholders(template: str | None = None) -> list[str]:
+    """The function names the definition refers to, each once, in order."""
+    return list(dict.fromkeys(_PLACEHOLDER.findall(template or definition_template())))
+
+
+def render(substitutions: dict[str, str]) -> str:
+    """The definition with every placeholder replaced (as the local stack runs it)."""
+    template = definition_template()
+    missing = set(placeholders(template)) - substitutions.keys()
+    if missing:
+        raise KeyError(f"no value for placeholders: {sorted(missing)}")
+    return _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], template)

@@ -1,0 +1,1 @@
+"""Carton core: shared code shipped to every Lambda as the core layer."""

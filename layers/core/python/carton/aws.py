@@ -1,0 +1,46 @@
+"""boto3 clients, created once per process and reused across invocations.
+
+Endpoints come from the standard AWS_ENDPOINT_URL_<SERVICE> variables, which is how
+the local stack points them at its embedded emulator.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+
+@lru_cache(maxsize=None)
+def _client(service: str) -> Any:
+    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def s3() -> S3Client:
+    client: S3Client = _client("s3")
+    return client
+
+
+def stepfunctions() -> SFNClient:
+    client: SFNClient = _client("stepfunctions")
+    return client
+
+
+@lru_cache(maxsize=None)
+def dynamodb() -> DynamoDBServiceResource:
+    return boto3.resource("dynamodb", config=_CONFIG)
+
+
+def reset() -> None:
+    """Forget cached clients (tests and the local stack change endpoints)."""
+    _client.cache_clear()
+    dynamodb.cache_clear()

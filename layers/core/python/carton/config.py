@@ -1,0 +1,46 @@
+"""Runtime configuration read from the environment.
+
+The environment variable names are defined here once: the CDK constructs set them on
+every function and the local stack sets them on its own process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+ENV_TABLE = "CARTON_TABLE_NAME"
+ENV_ASSETS_BUCKET = "CARTON_ASSETS_BUCKET"
+ENV_ARCHIVES_BUCKET = "CARTON_ARCHIVES_BUCKET"
+ENV_STATE_MACHINE = "CARTON_STATE_MACHINE_ARN"
+ENV_ARCHIVE_EXPIRY_DAYS = "CARTON_ARCHIVE_EXPIRY_DAYS"
+ENV_PUBLIC_BASE_URL = "CARTON_PUBLIC_BASE_URL"
+
+DEFAULT_ARCHIVE_EXPIRY_DAYS = 7
+# Presigned archive links are handed out per request, so they can be short-lived.
+PRESIGNED_URL_TTL_SECONDS = 15 * 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    assets_bucket: str
+    archives_bucket: str
+    state_machine_arn: str
+    archive_expiry_days: int
+    public_base_url: str | None
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings(
+        table_name=os.environ[ENV_TABLE],
+        assets_bucket=os.environ.get(ENV_ASSETS_BUCKET, ""),
+        archives_bucket=os.environ.get(ENV_ARCHIVES_BUCKET, ""),
+        state_machine_arn=os.environ.get(ENV_STATE_MACHINE, ""),
+        archive_expiry_days=int(
+            os.environ.get(ENV_ARCHIVE_EXPIRY_DAYS, DEFAULT_ARCHIVE_EXPIRY_DAYS)
+        ),
+        public_base_url=os.environ.get(ENV_PUBLIC_BASE_URL) or None,
+    )

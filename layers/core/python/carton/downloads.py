@@ -1,0 +1,154 @@
+"""Downloads: creating them, showing them, and handing out their archives."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import quote
+
+from carton import aws
+from carton.archive import safe_entry_name
+from carton.config import PRESIGNED_URL_TTL_SECONDS, settings
+from carton.errors import Forbidden, Gone, NotFound, ValidationFailed
+from carton.models import (
+    CreateDownloadRequest,
+    Download,
+    DownloadError,
+    DownloadOut,
+    DownloadState,
+    Link,
+    Principal,
+    Role,
+)
+from carton.routes import API_PREFIX
+from carton.store import Store
+
+_LISTED_UNKNOWN_IDS = 20
+
+
+def zip_filename_for(requested: str | None, name: str | None, download_id: str) -> str:
+    """A safe archive file name: the requested one, else from the name, else the id."""
+    base = requested or (f"{name}.zip" if name else f"{download_id}.zip")
+    safe = safe_entry_name(base.replace("/", "_"), fallback=f"{download_id}.zip")
+    return safe if safe.lower().endswith(".zip") else f"{safe}.zip"
+
+
+def create_download(principal: Principal, request: CreateDownloadRequest, store: Store) -> Download:
+    if not principal.may_create(request.download_type):
+        raise Forbidden(
+            f"This key may not create downloads of type {request.download_type!r}",
+            {"download_type": [f"allowed: {', '.join(principal.download_types or ())}"]},
+        )
+    assets = store.get_assets(principal.account_id, request.asset_ids)
+    unknown = [asset_id for asset_id in request.asset_ids if asset_id not in assets]
+    if unknown:
+        shown = ", ".join(unknown[:_LISTED_UNKNOWN_IDS]) + (" …" if len(unknown) > _LISTED_UNKNOWN_IDS else "")
+        raise ValidationFailed(
+            "Unknown asset ids",
+            {"asset_ids": [f"{len(unknown)} unknown or deleted asset id(s): {shown}"]},
+        )
+    download_id = uuid.uuid4().hex
+    creator = store.get_user(principal.account_id, principal.user_id)
+    download = Download(
+        account_id=principal.account_id,
+        download_id=download_id,
+        created_by=principal.user_id,
+        created_by_email=creator.email,
+        name=request.name or f"Download {download_id[:8]}",
+        zip_filename=zip_filename_for(request.zip_filename, request.name, download_id),
+        layout=request.layout,
+        download_type=request.download_type,
+        asset_ids=request.asset_ids,
+    )
+    store.create_download(download)
+    return start_workflow(download, store)
+
+
+def start_workflow(download: Download, store: Store) -> Download:
+    try:
+        execution = aws.stepfunctions().start_execution(
+            stateMachineArn=settings().state_machine_arn,
+            name=download.download_id,
+            input=json.dumps({"account_id": download.account_id, "download_id": download.download_id}),
+        )
+    except Exception as error:
+        # Never leave a pending record that nothing will ever pick up.
+        store.fail_download(
+            download.account_id,
+            download.download_id,
+            DownloadError(code="workflow_unavailable", message="the packaging workflow could not be started"),
+        )
+        raise error
+    return store.update_download(
+        download.account_id,
+        download.download_id,
+        expect=[DownloadState.PENDING, DownloadState.PACKAGING, DownloadState.COMPLETE, DownloadState.FAILED],
+        execution_arn=execution["executionArn"],
+    )
+
+
+def readable_download(principal: Principal, download_id: str, store: Store) -> Download:
+    """The download, if the caller may see it: its creator, or an admin of its account."""
+    download = store.get_download(principal.account_id, download_id)
+    if principal.role is not Role.ADMIN and download.created_by != principal.user_id:
+        raise Forbidden("This download belongs to another user", {"download_id": ["not yours"]})
+    return download
+
+
+def representation(download: Download, base_url: str) -> DownloadOut:
+    url = f"{base_url}{API_PREFIX}/downloads/{download.download_id}"
+    user_url = f"{base_url}{API_PREFIX}/account/users/{download.created_by}"
+    finished = download.state is DownloadState.COMPLETE
+    return DownloadOut(
+        id=download.download_id,
+        url=url,
+        name=download.name,
+        zip_filename=download.zip_filename,
+        file_name=download.zip_filename,
+        download_type=download.download_type,
+        state=download.state,
+        complete=finished,
+        progress=download.progress,
+        target_count=download.target_count,
+        assets=download.asset_ids,
+        layout=download.layout,
+        size=download.size,
+        is_file_exists=finished,
+        created_at=download.created_at,
+        updated_at=download.updated_at,
+        completed_at=download.completed_at,
+        expires_at=download.expires_at,
+        error=download.error,
+        created_by=Link(id=download.created_by, email=download.created_by_email, url=user_url),
+        user_email=download.created_by_email,
+        user_url=user_url,
+        download_url=f"{url}/download" if finished else None,
+        file_url=f"{url}/file" if finished else None,
+    )
+
+
+def content_disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def archive_link(principal: Principal, download_id: str, store: Store) -> str:
+    """A presigned GET for a finished archive, signed for this request only."""
+    download = readable_download(principal, download_id, store)
+    if download.state is DownloadState.EXPIRED:
+        raise Gone("The archive has expired", {"download_id": ["archive removed; create the download again"]})
+    if download.state is not DownloadState.COMPLETE or download.archive_key is None:
+        raise NotFound(
+            "The archive is not ready",
+            {"state": [f"download is {download.state.value}; the file exists once it is complete"]},
+        )
+    return aws.s3().generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": settings().archives_bucket,
+            "Key": download.archive_key,
+            "ResponseContentDisposition": content_disposition(download.zip_filename),
+            "ResponseContentType": "application/zip",
+        },
+        ExpiresIn=PRESIGNED_URL_TTL_SECONDS,
+    )

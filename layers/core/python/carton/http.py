@@ -1,0 +1,127 @@
+"""HTTP plumbing shared by every API function: the resolver, the one error body,
+the caller's principal and absolute links.
+
+Handlers stay thin: parse (Powertools + pydantic) → one call into core → respond.
+Every domain error and every validation failure becomes
+{"message": ..., "errors": {field: [...]}} with a 4xx status; nothing a client sends
+can produce a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from carton.auth import principal_from_context
+from carton.config import settings
+from carton.errors import CartonError
+from carton.models import Principal
+from carton.routes import Route, routes_of
+
+_DEFAULT_EXECUTE_API_SUFFIX = ".amazonaws.com"
+
+
+def error_response(status: int, message: str, errors: dict[str, list[str]] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"message": message, "errors": errors or {}}),
+    )
+
+
+def _field_name(location: Sequence[Any]) -> str:
+    # ("body", "asset_ids", 3) -> "asset_ids.3"; a whole-body error is reported as "body".
+    parts = [str(part) for part in location[1:]] if len(location) > 1 else [str(part) for part in location]
+    return ".".join(parts) or "body"
+
+
+def validation_errors(errors: Sequence[Any]) -> dict[str, list[str]]:
+    by_field: dict[str, list[str]] = {}
+    for error in errors:
+        message = str(error.get("msg", "invalid"))
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field"
+        by_field.setdefault(_field_name(error.get("loc", ())), []).append(message)
+    return by_field
+
+
+def api_resolver() -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(error: RequestValidationError) -> Response[str]:
+        problems = error.errors()
+        if any(problem.get("type") == "json_invalid" for problem in problems):
+            reason = next(p for p in problems if p.get("type") == "json_invalid")
+            detail = reason.get("ctx", {}).get("error", "invalid JSON")
+            return error_response(HTTPStatus.BAD_REQUEST, "Malformed JSON body", {"body": [str(detail)]})
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed", validation_errors(problems))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported(error: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported content type",
+            {"content-type": ["send application/json or application/x-www-form-urlencoded"]},
+        )
+
+    @app.exception_handler(CartonError)
+    def _domain(error: CartonError) -> Response[str]:
+        return error_response(error.status, error.message, error.errors)
+
+    @app.not_found
+    def _not_found(error: NotFoundError) -> Response[str]:
+        return error_response(HTTPStatus.NOT_FOUND, "Not found", {"path": ["no such resource"]})
+
+    return app
+
+
+def route_of(function: str, method: str = "GET") -> Route:
+    """The route (from the route table) that `function` serves for `method`."""
+    return next(route for route in routes_of(function) if route.method == method)
+
+
+def principal(app: APIGatewayRestResolver) -> Principal:
+    context = app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}
+    return principal_from_context(context)
+
+
+def base_url(app: APIGatewayRestResolver) -> str:
+    """Scheme, host and stage that clients reach this API on, for absolute links."""
+    configured = settings().public_base_url
+    if configured:
+        return configured.rstrip("/")
+    event = app.current_event
+    host = event.headers.get("host") or event.request_context.domain_name or "localhost"
+    scheme = event.headers.get("x-forwarded-proto") or "https"
+    stage = event.request_context.stage
+    # The default execute-api host carries the stage in its path; custom domains do not.
+    prefix = f"/{stage}" if host.endswith(_DEFAULT_EXECUTE_API_SUFFIX) and stage else ""
+    return f"{scheme}://{host}{prefix}"
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(body, default=str),
+        headers=headers,
+    )
+
+
+def redirect(location: str) -> Response[str]:
+    return Response(
+        status_code=HTTPStatus.FOUND,
+        content_type=content_types.APPLICATION_JSON,
+        body="",
+        headers={"Location": location, "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,77 @@
+"""The route table: the single source for the CDK REST API and the local gateway.
+
+Each route names the function (a folder under `functions/`) that serves it; a
+function may serve several routes that mean the same thing (`/download`, `/file`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+API_PREFIX = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource path with {placeholders}
+    function: str
+    authorized: bool = True
+
+    @property
+    def resolver_path(self) -> str:
+        """The same path in Powertools' `<param>` syntax."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", f"{API_PREFIX}/health", "health", authorized=False),
+    Route("POST", f"{API_PREFIX}/downloads", "create_download"),
+    Route("GET", f"{API_PREFIX}/downloads/{{download_id}}", "get_download"),
+    Route("GET", f"{API_PREFIX}/downloads/{{download_id}}/download", "download_file"),
+    Route("GET", f"{API_PREFIX}/downloads/{{download_id}}/file", "download_file"),
+)
+
+
+def routes_of(function: str) -> tuple[Route, ...]:
+    found = tuple(route for route in ROUTES if route.function == function)
+    if not found:
+        raise KeyError(f"no route is served by function {function!r}")
+    return found
+
+
+def http_functions() -> tuple[str, ...]:
+    """Every function that serves a route, each once, in table order."""
+    return tuple(dict.fromkeys(route.function for route in ROUTES))
+
+
+# API Gateway itself answers these before any function runs; the CDK API and the
+# local gateway both render them in the one error body.
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+@dataclass(frozen=True)
+class GatewayAnswer:
+    status: int
+    message: str
+    errors: dict[str, list[str]]
+
+    def body(self) -> dict[str, object]:
+        return {"message": self.message, "errors": self.errors}
+
+
+GATEWAY_ANSWERS: dict[str, GatewayAnswer] = {
+    "UNAUTHORIZED": GatewayAnswer(
+        401,
+        "Authentication required",
+        {"authorization": ["send 'Authorization: Token <key>' or 'Bearer <key>' with a valid key"]},
+    ),
+    "ACCESS_DENIED": GatewayAnswer(403, "Forbidden", {"authorization": ["this key may not call this route"]}),
+    # What API Gateway says for a path no resource matches.
+    "MISSING_AUTHENTICATION_TOKEN": GatewayAnswer(404, "Not found", {"path": ["no such resource"]}),
+    "METHOD_NOT_ALLOWED": GatewayAnswer(405, "Method not allowed", {"method": ["not supported on this path"]}),
+    "REQUEST_TOO_LARGE": GatewayAnswer(
+        413, "Request too large", {"body": [f"at most {MAX_REQUEST_BYTES // (1024 * 1024)} MB per request"]}
+    ),
+}

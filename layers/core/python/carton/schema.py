@@ -1,0 +1,66 @@
+"""Facts about storage that CDK and the local stack must agree on, written once.
+
+The DynamoDB table's key and index definitions, the S3 key prefixes, and which S3
+events feed which queue all live here; `infra/` and `carton_local/` both read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class KeySchema:
+    partition_key: str
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    keys: KeySchema
+
+
+TABLE_KEYS = KeySchema(partition_key="pk", sort_key="sk")
+# Downloads of an account, newest first: the list endpoints query this index.
+BY_ACCOUNT_INDEX = Index(name="by_account", keys=KeySchema("gsi1pk", "gsi1sk"))
+TABLE_INDEXES: tuple[Index, ...] = (BY_ACCOUNT_INDEX,)
+
+# Objects that clients upload land here and are ingested as assets.
+UPLOADS_PREFIX = "uploads/"
+# Ingested asset bytes, keyed by account and asset id.
+ASSETS_PREFIX = "assets/"
+# Finished archives; their removal (lifecycle or DELETE) marks downloads expired.
+ARCHIVES_PREFIX = "archives/"
+
+
+@dataclass(frozen=True)
+class S3Feed:
+    """S3 events under a prefix of a bucket, delivered to a queue read by a function."""
+
+    name: str
+    bucket: str  # "assets" or "archives"
+    prefix: str
+    events: tuple[str, ...]
+    function: str
+
+
+S3_FEEDS: tuple[S3Feed, ...] = (
+    S3Feed(
+        name="uploads",
+        bucket="assets",
+        prefix=UPLOADS_PREFIX,
+        events=("s3:ObjectCreated:*",),
+        function="ingest_upload",
+    ),
+    S3Feed(
+        name="archive-removals",
+        bucket="archives",
+        prefix=ARCHIVES_PREFIX,
+        events=("s3:ObjectRemoved:*", "s3:LifecycleExpiration:*"),
+        function="archive_removed",
+    ),
+)
+# A message that fails this many times goes to the feed's dead-letter queue.
+FEED_MAX_RECEIVES = 5
+FEED_VISIBILITY_TIMEOUT_SECONDS = 120
