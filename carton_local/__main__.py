@@ -24,7 +24,7 @@ def banner(stack: LocalStack) -> str:
             "",
             "Try:",
             f"  export CARTON_TOKEN={stack.token}",
-            f"  curl -s -X POST {api}/downloads -H \"Authorization: Token $CARTON_TOKEN\" \\",
+            f'  curl -s -X POST {api}/downloads -H "Authorization: Token $CARTON_TOKEN" \\',
             f"       -H 'Content-Type: application/json' -d '{{\"asset_ids\": [{ids}]}}'",
             "",
             "Ctrl-C stops it.",

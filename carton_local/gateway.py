@@ -73,8 +73,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def _answer(self, name: str, extra_headers: dict[str, str] | None = None) -> None:
         answer = GATEWAY_ANSWERS[name]
-        self._write(answer.status, {"Content-Type": "application/json", **(extra_headers or {})},
-                    json.dumps(answer.body()).encode())
+        self._write(
+            answer.status,
+            {"Content-Type": "application/json", **(extra_headers or {})},
+            json.dumps(answer.body()).encode(),
+        )
 
     def _write(self, status: int, headers: dict[str, str], body: bytes) -> None:
         if self.access_log:
@@ -182,8 +185,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
             self._handle()
         except Exception:  # a function crash: API Gateway answers 502 and hides the details
             traceback.print_exc()
-            self._write(502, {"Content-Type": "application/json"},
-                        json.dumps({"message": "Internal server error", "errors": {}}).encode())
+            self._write(
+                502,
+                {"Content-Type": "application/json"},
+                json.dumps({"message": "Internal server error", "errors": {}}).encode(),
+            )
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _safe_handle  # noqa: N815
 

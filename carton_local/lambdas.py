@@ -84,7 +84,8 @@ class LocalFunctions:
             self._loaded += 1
             module_name = f"carton_function_{name}_{self._loaded}"
         spec = importlib.util.spec_from_file_location(module_name, path)
-        assert spec is not None and spec.loader is not None
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
@@ -121,7 +122,7 @@ class _InvokeHandler(BaseHTTPRequestHandler):
     functions: LocalFunctions
     prefix = "/2015-03-31/functions/"
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         if not (self.path.startswith(self.prefix) and self.path.endswith("/invocations")):
             self._send(HTTPStatus.NOT_FOUND, {"message": "unknown path"})
             return
@@ -132,8 +133,11 @@ class _InvokeHandler(BaseHTTPRequestHandler):
         try:
             result = self.functions.invoke(name, event)
         except KeyError as error:
-            self._send(HTTPStatus.NOT_FOUND, {"Type": "User", "Message": str(error)},
-                       {"X-Amzn-ErrorType": "ResourceNotFoundException"})
+            self._send(
+                HTTPStatus.NOT_FOUND,
+                {"Type": "User", "Message": str(error)},
+                {"X-Amzn-ErrorType": "ResourceNotFoundException"},
+            )
             return
         except FunctionError as error:
             self._send(HTTPStatus.OK, error.payload, {"X-Amz-Function-Error": "Unhandled"})

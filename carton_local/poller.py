@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -15,7 +16,7 @@ from carton_local.lambdas import REGION, FunctionError, LocalFunctions
 BATCH_SIZE = 10
 
 
-def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def sqs_event(queue_arn: str, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {
         "Records": [
             {

@@ -9,6 +9,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from typing import Any, cast
 
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
@@ -71,7 +72,7 @@ class LocalStack:
         # Metrics would print an EMF blob per invocation; X-Ray has no daemon here.
         os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-        self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+        self._mock = mock_aws(config=cast(Any, MOTO_CONFIG))
         self._mock.start()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's access log
         self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)

@@ -93,7 +93,9 @@ def _safe_component(component: str) -> str:
     if len(cleaned.encode("utf-8")) > MAX_COMPONENT_BYTES:
         path = PurePosixPath(cleaned)
         ext = _truncate_utf8(path.suffix, 20) if path.suffix else ""
-        cleaned = _truncate_utf8(cleaned[: len(cleaned) - len(path.suffix)], MAX_COMPONENT_BYTES - len(ext.encode())) + ext
+        cleaned = (
+            _truncate_utf8(cleaned[: len(cleaned) - len(path.suffix)], MAX_COMPONENT_BYTES - len(ext.encode())) + ext
+        )
     return cleaned
 
 
@@ -143,9 +145,7 @@ def dos_datetime(moment: datetime) -> tuple[int, int]:
 def _zip64_extra(values: Sequence[int]) -> bytes:
     if not values:
         return b""
-    return struct.pack("<HH", _ZIP64_EXTRA_ID, 8 * len(values)) + b"".join(
-        struct.pack("<Q", value) for value in values
-    )
+    return struct.pack("<HH", _ZIP64_EXTRA_ID, 8 * len(values)) + b"".join(struct.pack("<Q", value) for value in values)
 
 
 def _local_header(member: Member, stamp: tuple[int, int]) -> bytes:
@@ -213,8 +213,17 @@ def _end_records(count: int, cd_offset: int, cd_size: int) -> bytes:
     if needs_zip64:
         eocd64_offset = cd_offset + cd_size
         records += struct.pack(
-            "<IQHHIIQQQQ", 0x06064B50, 44, _MADE_BY_UNIX | _VERSION_ZIP64, _VERSION_ZIP64,
-            0, 0, count, count, cd_size, cd_offset,
+            "<IQHHIIQQQQ",
+            0x06064B50,
+            44,
+            _MADE_BY_UNIX | _VERSION_ZIP64,
+            _VERSION_ZIP64,
+            0,
+            0,
+            count,
+            count,
+            cd_size,
+            cd_offset,
         )
         records += struct.pack("<IIQI", 0x07064B50, 0, eocd64_offset, 1)
     records += struct.pack(

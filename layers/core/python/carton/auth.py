@@ -15,7 +15,7 @@ from carton.errors import Unauthorized
 from carton.models import Principal, Role, User
 from carton.store import Store
 
-TOKEN_PREFIX = "ctn_"
+TOKEN_PREFIX = "ctn_"  # noqa: S105 (a prefix that makes keys recognisable, not a secret)
 _AUTHORIZATION = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
 _ALL_TYPES = "*"
 
@@ -86,18 +86,14 @@ def authorizer_policy(principal: Principal, method_arn: str) -> dict[str, Any]:
         "principalId": principal.user_id,
         "policyDocument": {
             "Version": "2012-10-17",
-            "Statement": [
-                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": f"{arn}/{stage}/*"}
-            ],
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": f"{arn}/{stage}/*"}],
         },
         "context": {
             "account_id": principal.account_id,
             "user_id": principal.user_id,
             "role": principal.role.value,
             "token_id": principal.token_id,
-            "download_types": _ALL_TYPES
-            if principal.download_types is None
-            else ",".join(principal.download_types),
+            "download_types": _ALL_TYPES if principal.download_types is None else ",".join(principal.download_types),
         },
     }
 

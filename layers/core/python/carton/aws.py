@@ -6,7 +6,7 @@ the local stack points them at its embedded emulator.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 
 
-@lru_cache(maxsize=None)
+@cache
 def _client(service: str) -> Any:
     return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
@@ -35,7 +35,7 @@ def stepfunctions() -> SFNClient:
     return client
 
 
-@lru_cache(maxsize=None)
+@cache
 def dynamodb() -> DynamoDBServiceResource:
     return boto3.resource("dynamodb", config=_CONFIG)
 

@@ -39,8 +39,6 @@ def settings() -> Settings:
         assets_bucket=os.environ.get(ENV_ASSETS_BUCKET, ""),
         archives_bucket=os.environ.get(ENV_ARCHIVES_BUCKET, ""),
         state_machine_arn=os.environ.get(ENV_STATE_MACHINE, ""),
-        archive_expiry_days=int(
-            os.environ.get(ENV_ARCHIVE_EXPIRY_DAYS, DEFAULT_ARCHIVE_EXPIRY_DAYS)
-        ),
+        archive_expiry_days=int(os.environ.get(ENV_ARCHIVE_EXPIRY_DAYS, DEFAULT_ARCHIVE_EXPIRY_DAYS)),
         public_base_url=os.environ.get(ENV_PUBLIC_BASE_URL) or None,
     )

@@ -25,6 +25,7 @@ def process_s3_feed(event: dict[str, Any], context: Any, on_key: Callable[[str],
         for key in s3_object_keys(record):
             on_key(key)
 
-    return process_partial_response(
+    response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
         event=event, record_handler=handle, processor=BatchProcessor(event_type=EventType.SQS), context=context
     )
+    return response

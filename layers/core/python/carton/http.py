@@ -57,7 +57,6 @@ def validation_errors(errors: Sequence[Any]) -> dict[str, list[str]]:
 def api_resolver() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
-    @app.exception_handler(RequestValidationError)
     def _invalid(error: RequestValidationError) -> Response[str]:
         problems = error.errors()
         if any(problem.get("type") == "json_invalid" for problem in problems):
@@ -66,7 +65,6 @@ def api_resolver() -> APIGatewayRestResolver:
             return error_response(HTTPStatus.BAD_REQUEST, "Malformed JSON body", {"body": [str(detail)]})
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed", validation_errors(problems))
 
-    @app.exception_handler(RequestUnsupportedContentType)
     def _unsupported(error: RequestUnsupportedContentType) -> Response[str]:
         return error_response(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -74,9 +72,13 @@ def api_resolver() -> APIGatewayRestResolver:
             {"content-type": ["send application/json or application/x-www-form-urlencoded"]},
         )
 
-    @app.exception_handler(CartonError)
     def _domain(error: CartonError) -> Response[str]:
         return error_response(error.status, error.message, error.errors)
+
+    # Registered by call, not as decorators: Powertools' decorator is untyped.
+    app.exception_handler(RequestValidationError)(_invalid)
+    app.exception_handler(RequestUnsupportedContentType)(_unsupported)
+    app.exception_handler(CartonError)(_domain)
 
     @app.not_found
     def _not_found(error: NotFoundError) -> Response[str]:

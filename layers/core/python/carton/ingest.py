@@ -40,9 +40,7 @@ def asset_key(account_id: str, asset_id: str, filename: str) -> str:
     return f"{ASSETS_PREFIX}{account_id}/{asset_id}/{safe_entry_name(filename).replace('/', '_')}"
 
 
-def register_object(
-    store: Store, account_id: str, asset_id: str, filename: str, key: str
-) -> Asset:
+def register_object(store: Store, account_id: str, asset_id: str, filename: str, key: str) -> Asset:
     """Read an object under the assets prefix once and record it as an asset."""
     s3, bucket = aws.s3(), settings().assets_bucket
     response = s3.get_object(Bucket=bucket, Key=key)
@@ -62,9 +60,7 @@ def register_object(
     return asset
 
 
-def store_bytes(
-    store: Store, account_id: str, asset_id: str, filename: str, content_type: str, data: bytes
-) -> Asset:
+def store_bytes(store: Store, account_id: str, asset_id: str, filename: str, content_type: str, data: bytes) -> Asset:
     key = asset_key(account_id, asset_id, filename)
     aws.s3().put_object(
         Bucket=settings().assets_bucket, Key=key, Body=data, ContentType=content_type, ChecksumAlgorithm="CRC32"

@@ -63,4 +63,6 @@ S3_FEEDS: tuple[S3Feed, ...] = (
 )
 # A message that fails this many times goes to the feed's dead-letter queue.
 FEED_MAX_RECEIVES = 5
-FEED_VISIBILITY_TIMEOUT_SECONDS = 120
+# At least the feed functions' timeout (infra.permissions.SIZING), or a message in flight
+# would be handed to a second consumer while the first still works on it.
+FEED_VISIBILITY_TIMEOUT_SECONDS = 900

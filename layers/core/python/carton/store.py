@@ -71,9 +71,7 @@ class Store:
     # ---- accounts, users, tokens -----------------------------------------------------
 
     def put_account(self, account_id: str, name: str) -> None:
-        self.table.put_item(
-            Item={PK: _account(account_id), SK: "ACCOUNT", "account_id": account_id, "name": name}
-        )
+        self.table.put_item(Item={PK: _account(account_id), SK: "ACCOUNT", "account_id": account_id, "name": name})
 
     def put_user(self, user: User) -> None:
         self.table.put_item(Item=_item(user, **{PK: _account(user.account_id), SK: f"USER#{user.user_id}"}))
@@ -158,9 +156,7 @@ class Store:
         """
         values: dict[str, Any] = {"updated_at": utcnow(), **changes}
         names = {f"#f{i}": field for i, field in enumerate(values)}
-        expression_values: dict[str, Any] = {
-            f":v{i}": _dynamo_value(value) for i, value in enumerate(values.values())
-        }
+        expression_values: dict[str, Any] = {f":v{i}": _dynamo_value(value) for i, value in enumerate(values.values())}
         states = [state.value for state in expect]
         expression_values.update({f":s{i}": state for i, state in enumerate(states)})
         names["#state"] = "state"
@@ -185,9 +181,7 @@ class Store:
         return _record(Download, response["Attributes"])
 
     def record_progress(self, account_id: str, download_id: str, progress: Progress) -> Download:
-        return self.update_download(
-            account_id, download_id, expect=[DownloadState.PACKAGING], progress=progress
-        )
+        return self.update_download(account_id, download_id, expect=[DownloadState.PACKAGING], progress=progress)
 
     def fail_download(self, account_id: str, download_id: str, error: DownloadError) -> Download:
         return self.update_download(

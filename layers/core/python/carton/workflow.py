@@ -6,6 +6,7 @@ Each step is one Lambda invoked by the state machine (infra/workflow.asl.json) w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Iterable
@@ -168,9 +169,7 @@ def complete(account_id: str, download_id: str, size: int, store: Store) -> dict
     download = store.get_download(account_id, download_id)
     head = aws.s3().head_object(Bucket=settings().archives_bucket, Key=download.archive_key or "")
     if head["ContentLength"] != size:
-        raise PackagingError(
-            "archive_size_mismatch", f"archive holds {head['ContentLength']} bytes, the plan {size}"
-        )
+        raise PackagingError("archive_size_mismatch", f"archive holds {head['ContentLength']} bytes, the plan {size}")
     now = utcnow()
     store.update_download(
         account_id,
@@ -212,11 +211,14 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
         except ClientError as client_error:
             if client_error.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
-    try:
+    with contextlib.suppress(Conflict):  # deleted or finished meanwhile: nothing left to mark
         store.fail_download(account_id, download_id, error)
-    except Conflict:
-        pass  # deleted or finished meanwhile: nothing left to mark
-    return {"account_id": account_id, "download_id": download_id, "state": DownloadState.FAILED.value, "error": error.model_dump()}
+    return {
+        "account_id": account_id,
+        "download_id": download_id,
+        "state": DownloadState.FAILED.value,
+        "error": error.model_dump(),
+    }
 
 
 def archive_removed(archive_key: str, store: Store) -> None:
@@ -226,9 +228,5 @@ def archive_removed(archive_key: str, store: Store) -> None:
     if not archive_key.startswith(ARCHIVES_PREFIX) or len(parts) < 3:
         return
     account_id, download_id = parts[0], parts[1]
-    try:
-        store.update_download(
-            account_id, download_id, expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED
-        )
-    except Conflict:
-        pass  # not complete (deleted, or a replaced archive): nothing to expire
+    with contextlib.suppress(Conflict):  # not complete (deleted, or a replaced archive): nothing to expire
+        store.update_download(account_id, download_id, expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED)

@@ -1,0 +1,91 @@
+"""Lambda layers built on this machine, without Docker (CDK local bundling)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+
+ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_PYTHON = "3.14"
+LAMBDA_PLATFORM = "manylinux2014_x86_64"
+# Only used if local bundling were refused; it never is, so no image is pulled.
+_UNUSED_IMAGE = cdk.DockerImage.from_registry("public.ecr.aws/sam/build-python" + LAMBDA_PYTHON)
+
+
+@jsii.implements(cdk.ILocalBundling)
+class PipInstall:
+    """`pip install -r requirements.txt` for the Lambda platform into python/."""
+
+    def __init__(self, requirements: Path) -> None:
+        self.requirements = requirements
+
+    # jsii passes `options` positionally.
+    def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
+        subprocess.run(  # noqa: S603 (our own pip, our own requirements file)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--requirement",
+                str(self.requirements),
+                "--target",
+                str(Path(output_dir) / "python"),
+                "--platform",
+                LAMBDA_PLATFORM,
+                "--implementation",
+                "cp",
+                "--python-version",
+                LAMBDA_PYTHON,
+                "--only-binary=:all:",
+            ],
+            check=True,
+        )
+        return True
+
+
+@jsii.implements(cdk.ILocalBundling)
+class CopyTree:
+    """Copy a source tree into the asset, leaving caches behind."""
+
+    def __init__(self, source: Path) -> None:
+        self.source = source
+
+    def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
+        shutil.copytree(
+            self.source,
+            output_dir,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        return True
+
+
+def bundled(source: Path, local: Any) -> cdk.aws_lambda.Code:
+    return cdk.aws_lambda.Code.from_asset(
+        str(source),
+        bundling=cdk.BundlingOptions(image=_UNUSED_IMAGE, local=local),
+        exclude=["__pycache__", "*.pyc"],
+    )
+
+
+def deps_layer_code() -> cdk.aws_lambda.Code:
+    requirements = ROOT / "layers" / "deps" / "requirements.txt"
+    return bundled(requirements.parent, PipInstall(requirements))
+
+
+def core_layer_code() -> cdk.aws_lambda.Code:
+    # The layer's python/ folder lands on sys.path at /opt/python.
+    return bundled(ROOT / "layers" / "core", CopyTree(ROOT / "layers" / "core"))
+
+
+def function_code(name: str) -> cdk.aws_lambda.Code:
+    return cdk.aws_lambda.Code.from_asset(str(ROOT / "functions" / name), exclude=["__pycache__", "*.pyc"])

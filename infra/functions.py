@@ -1,0 +1,117 @@
+"""Lambda functions: one per folder under functions/, on the shared core and deps layers."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from carton import config
+from infra.bundling import (
+    LAMBDA_PYTHON,
+    core_layer_code,
+    deps_layer_code,
+    function_code,
+)
+from infra.nag import acknowledge
+from infra.permissions import DEFAULT_SIZING, OBJECT_ACTIONS, SIZING, TABLE_ACTIONS
+from infra.storage import Storage
+
+RUNTIME = lambda_.Runtime(f"python{LAMBDA_PYTHON}", lambda_.RuntimeFamily.PYTHON)
+
+
+class Functions(Construct):
+    def __init__(self, scope: Construct, id: str, *, storage: Storage, archive_expiry_days: int) -> None:
+        super().__init__(scope, id)
+        self._storage = storage
+        runtimes = [RUNTIME]
+        self._layers = [
+            lambda_.LayerVersion(
+                self,
+                "DepsLayer",
+                code=deps_layer_code(),
+                compatible_runtimes=runtimes,
+                description="Carton third-party runtime dependencies",
+            ),
+            lambda_.LayerVersion(
+                self,
+                "CoreLayer",
+                code=core_layer_code(),
+                compatible_runtimes=runtimes,
+                description="Carton core library (carton package)",
+            ),
+        ]
+        self._environment = {
+            config.ENV_TABLE: storage.table.table_name,
+            config.ENV_ASSETS_BUCKET: storage.assets.bucket_name,
+            config.ENV_ARCHIVES_BUCKET: storage.archives.bucket_name,
+            config.ENV_ARCHIVE_EXPIRY_DAYS: str(archive_expiry_days),
+            "POWERTOOLS_SERVICE_NAME": "carton",
+            "POWERTOOLS_METRICS_NAMESPACE": "Carton",
+        }
+        self.by_name: dict[str, lambda_.Function] = {}
+
+    def add(self, name: str) -> lambda_.Function:
+        if name in self.by_name:
+            return self.by_name[name]
+        memory, timeout = SIZING.get(name, DEFAULT_SIZING)
+        scope = Construct(self, name)
+        role = iam.Role(
+            scope,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Carton function {name}",
+        )
+        log_group = logs.LogGroup(
+            scope,
+            "Logs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        function = lambda_.Function(
+            scope,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            handler="handler.lambda_handler",
+            code=function_code(name),
+            layers=self._layers,
+            memory_size=memory,
+            timeout=cdk.Duration.seconds(timeout),
+            environment=dict(self._environment),
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            description=f"Carton {name}",
+        )
+        log_group.grant_write(role)
+        self._grant_storage(name, function)
+        self.by_name[name] = function
+        return function
+
+    def _grant_storage(self, name: str, function: lambda_.Function) -> None:
+        table = self._storage.table
+        if name in TABLE_ACTIONS:
+            function.add_to_role_policy(iam.PolicyStatement(actions=TABLE_ACTIONS[name], resources=[table.table_arn]))
+        object_resources: list[str] = []
+        for bucket_name, prefix, actions in OBJECT_ACTIONS.get(name, []):
+            resource = self._storage.bucket(bucket_name).arn_for_objects(f"{prefix}*")
+            function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
+            object_resources.append(resource)
+        policy = function.role.node.find_child("DefaultPolicy") if function.role else function
+        stack = cdk.Stack.of(self)
+        for bucket_name, prefix, _ in OBJECT_ACTIONS.get(name, []):
+            bucket = self._storage.bucket(bucket_name).node.default_child
+            logical_id = stack.resolve(stack.get_logical_id(bucket))  # type: ignore[arg-type]
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
+                f"Object access is scoped to the {prefix} prefix of one bucket, whose keys are generated per object.",
+            )
+        acknowledge(
+            policy,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only X-Ray tracing (PutTraceSegments, PutTelemetryRecords), which has no resource-level permissions.",
+        )

@@ -1,0 +1,49 @@
+"""The packaging state machine, from the one ASL file (infra/workflow.asl.json)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.definition import definition_template, placeholders
+from infra.nag import acknowledge
+
+
+class Workflow(Construct):
+    def __init__(self, scope: Construct, id: str, *, functions: dict[str, lambda_.Function]) -> None:
+        super().__init__(scope, id)
+        template = definition_template()
+        steps = {name: functions[name] for name in placeholders(template)}
+        log_group = logs.LogGroup(
+            self,
+            "Logs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_string(template),
+            definition_substitutions={name: function.function_arn for name, function in steps.items()},
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=log_group,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=True,
+            ),
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"],
+                resources=[function.function_arn for function in steps.values()],
+            )
+        )
+        acknowledge(
+            self.state_machine.role.node.find_child("DefaultPolicy"),
+            "AwsSolutions-IAM5[Resource::*]",
+            "CloudWatch Logs delivery and X-Ray do not support resource-level permissions (Resource::*).",
+        )
