@@ -60,3 +60,7 @@ class PackagingError(CartonError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+    def __str__(self) -> str:
+        # Lambda reports only the type and str() of an error; the code must survive that.
+        return f"{self.code}: {self.message}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import zlib
 from collections.abc import Iterable
 from datetime import timedelta
@@ -34,6 +35,7 @@ from carton.schema import ARCHIVES_PREFIX
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
+_CODED_MESSAGE = re.compile(r"^(\w+): (.*)$", re.DOTALL)
 
 
 def entry_path(download: Download, asset: Asset) -> str:
@@ -188,11 +190,10 @@ def _error_from(failure: dict[str, Any]) -> DownloadError:
     """The error the state machine caught: {"Error": type, "Cause": Lambda's JSON}."""
     code = str(failure.get("Error") or "error")
     message = str(failure.get("Cause") or code)
-    try:
-        cause = json.loads(message)
-        message = str(cause.get("errorMessage") or message)
-    except (ValueError, AttributeError):
-        pass
+    with contextlib.suppress(ValueError, AttributeError):  # a Cause that is not Lambda's JSON
+        message = str(json.loads(message).get("errorMessage") or message)
+    if code == PackagingError.__name__ and (coded := _CODED_MESSAGE.match(message)):
+        code, message = coded.group(1), coded.group(2)
     return DownloadError(code=code, message=message[:1000])
 
 

@@ -1,0 +1,148 @@
+"""Workflow steps invoked with Step Functions task inputs, against moto."""
+
+import io
+import json
+import zipfile
+import zlib
+
+import pytest
+
+from carton import aws
+from carton.auth import principal_from_context
+from carton.downloads import create_download
+from carton.ingest import store_bytes
+from carton.models import CreateDownloadRequest, DownloadState, TargetState
+from carton_local.lambdas import FunctionError
+from tests.integration.conftest import Carton, load_event
+
+
+def new_download(carton: Carton, asset_ids: list[str], **options: object) -> str:
+    context = load_event("api/create_download")["requestContext"]["authorizer"]
+    request = CreateDownloadRequest.model_validate({"asset_ids": asset_ids, **options})
+    return create_download(principal_from_context(context), request, carton.store).download_id
+
+
+def step(carton: Carton, name: str, payload: dict) -> dict:
+    event = load_event(f"workflow/{name}")
+    event.update(payload)
+    result: dict = carton.invoke(f"workflow_{name}", event)
+    return result
+
+
+def run_workflow(carton: Carton, download_id: str) -> dict:
+    state = step(carton, "prepare", {"download_id": download_id})
+    state = step(carton, "package", state)
+    return step(carton, "complete", state)
+
+
+def archive_of(carton: Carton, download_id: str) -> zipfile.ZipFile:
+    download = carton.store.get_download("demo", download_id)
+    body = aws.s3().get_object(Bucket=carton.resources.buckets["archives"], Key=download.archive_key or "")["Body"]
+    return zipfile.ZipFile(io.BytesIO(body.read()))
+
+
+def test_prepare_package_complete_builds_the_archive_and_records_everything(carton: Carton) -> None:
+    download_id = new_download(carton, ["demo-photo", "demo-readme", "demo-logo"], layout="folders")
+    assert run_workflow(carton, download_id)["state"] == "complete"
+
+    download = carton.store.get_download("demo", download_id)
+    assert download.state is DownloadState.COMPLETE and download.upload_id is None
+    assert download.completed_at and download.expires_at and download.expires_at > download.completed_at
+    sources = {asset_id: carton.assets[asset_id] for asset_id in download.asset_ids}
+    assert download.progress.files_total == download.progress.files_done == 3
+    assert download.progress.bytes_total == download.progress.bytes_done == sum(a.size for a in sources.values())
+
+    archive = archive_of(carton, download_id)
+    assert archive.testzip() is None
+    head = aws.s3().head_object(Bucket=carton.resources.buckets["archives"], Key=download.archive_key or "")
+    assert download.size == head["ContentLength"]
+    expected_paths = ["demo-photo/Fotografía ñandú.png", "demo-readme/README.txt", "demo-logo/logo.png"]
+    assert archive.namelist() == [*expected_paths, "manifest.json"]
+    targets = carton.store.targets("demo", download_id)
+    assert [t.path for t in targets] == expected_paths
+    assert all(t.state is TargetState.PACKED for t in targets)
+    for target in targets:
+        data = archive.read(target.path or "")
+        assert zlib.crc32(data) == target.crc32 == sources[target.asset_id].crc32
+        assert len(data) == target.size
+    manifest = json.loads(archive.read("manifest.json"))
+    assert [f["path"] for f in manifest["files"]] == expected_paths
+    assert manifest["files"][0]["sha256"] == sources["demo-photo"].sha256
+
+
+def test_clashing_names_get_counters_and_the_manifest_name_is_reserved(carton: Carton) -> None:
+    store_bytes(carton.store, "demo", "dup1", "Logo.png", "image/png", b"one")
+    store_bytes(carton.store, "demo", "dup2", "manifest.json", "application/json", b"{}")
+    download_id = new_download(carton, ["demo-logo", "dup1", "dup2"])
+    run_workflow(carton, download_id)
+    assert archive_of(carton, download_id).namelist() == [
+        "logo.png",
+        "Logo (1).png",
+        "manifest (1).json",
+        "manifest.json",
+    ]
+
+
+def test_an_asset_deleted_before_packaging_is_skipped_with_a_reason(carton: Carton) -> None:
+    download_id = new_download(carton, ["demo-logo", "demo-readme"])
+    carton.store.put_asset(carton.assets["demo-readme"].model_copy(update={"deleted": True}))
+    run_workflow(carton, download_id)
+    targets = {t.asset_id: t for t in carton.store.targets("demo", download_id)}
+    assert targets["demo-readme"].state is TargetState.SKIPPED and targets["demo-readme"].reason
+    assert archive_of(carton, download_id).namelist() == ["logo.png", "manifest.json"]
+    download = carton.store.get_download("demo", download_id)
+    assert download.progress.files_skipped == 1 and download.target_count == 2
+
+
+def test_a_source_changed_after_ingest_fails_packaging_and_leaves_no_upload(carton: Carton) -> None:
+    download_id = new_download(carton, ["demo-logo"])
+    state = step(carton, "prepare", {"download_id": download_id})
+    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new")
+    with pytest.raises(FunctionError) as caught:
+        step(carton, "package", state)
+    assert caught.value.payload["errorType"] == "PackagingError"
+    assert caught.value.payload["errorMessage"].startswith("source_changed:")
+    uploads = aws.s3().list_multipart_uploads(Bucket=carton.resources.buckets["archives"])
+    assert not uploads.get("Uploads")
+
+    failure = {"Error": "PackagingError", "Cause": json.dumps(caught.value.payload)}
+    result = step(carton, "fail", {"download_id": download_id, "error": failure})
+    assert result["state"] == "failed"
+    download = carton.store.get_download("demo", download_id)
+    assert download.state is DownloadState.FAILED
+    assert download.error is not None and download.error.code == "source_changed"
+
+
+def test_fail_aborts_an_unfinished_upload(carton: Carton) -> None:
+    download_id = new_download(carton, ["demo-logo"])
+    step(carton, "prepare", {"download_id": download_id})
+    s3, bucket = aws.s3(), carton.resources.buckets["archives"]
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=f"archives/demo/{download_id}/x.zip")
+    carton.store.update_download(
+        "demo",
+        download_id,
+        expect=[DownloadState.PACKAGING],
+        upload_id=upload["UploadId"],
+        archive_key=f"archives/demo/{download_id}/x.zip",
+    )
+    step(carton, "fail", {"download_id": download_id, "error": {"Error": "States.Timeout", "Cause": "took too long"}})
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    error = carton.store.get_download("demo", download_id).error
+    assert error is not None and (error.code, error.message) == ("States.Timeout", "took too long")
+
+
+def test_complete_refuses_an_archive_that_does_not_match_the_plan(carton: Carton) -> None:
+    download_id = new_download(carton, ["demo-logo"])
+    state = step(carton, "package", step(carton, "prepare", {"download_id": download_id}))
+    with pytest.raises(FunctionError) as caught:
+        step(carton, "complete", {**state, "size": state["size"] + 1})
+    assert caught.value.payload["errorMessage"].startswith("archive_size_mismatch:")
+    assert carton.store.get_download("demo", download_id).state is DownloadState.PACKAGING
+
+
+def test_steps_on_a_deleted_download_change_nothing(carton: Carton) -> None:
+    with pytest.raises(FunctionError) as caught:
+        step(carton, "prepare", {})
+    assert caught.value.payload["errorType"] == "Conflict"
+    result = step(carton, "fail", {})
+    assert result["state"] == "gone"

@@ -1,0 +1,69 @@
+"""One source of truth: the route table, the function folders and the ASL must agree."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from carton.routes import GATEWAY_ANSWERS, ROUTES, http_functions, routes_of
+from carton.schema import S3_FEEDS
+from carton_local.gateway import match_route
+from infra.definition import FAILURE_STATE, RETRY, definition_template, placeholders, render
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+
+
+def test_every_route_and_workflow_step_has_a_function_folder() -> None:
+    wanted = {*http_functions(), *placeholders(), *(feed.function for feed in S3_FEEDS), "authorizer"}
+    present = {path.parent.name for path in FUNCTIONS.glob("*/handler.py")}
+    assert wanted == present
+
+
+def test_routes_are_unique_and_use_powertools_syntax() -> None:
+    keys = [(route.method, route.path) for route in ROUTES]
+    assert len(keys) == len(set(keys))
+    route = routes_of("get_download")[0]
+    assert route.resolver_path == "/api/v1/downloads/<download_id>"
+    with pytest.raises(KeyError):
+        routes_of("no_such_function")
+
+
+def test_every_task_is_retried_and_caught_except_the_failure_recorder() -> None:
+    states = json.loads(definition_template())["States"]
+    tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
+    assert set(tasks) == {"Prepare", "Package", "Complete", FAILURE_STATE}
+    for name, state in tasks.items():
+        assert state["Retry"] == [RETRY]
+        assert ("Catch" in state) == (name != FAILURE_STATE)
+
+
+def test_render_fills_every_placeholder_and_refuses_missing_ones() -> None:
+    rendered = render({name: f"arn:aws:lambda:us-east-1:1:function:{name}" for name in placeholders()})
+    assert "${" not in rendered
+    with pytest.raises(KeyError, match="workflow_fail"):
+        render({name: "x" for name in placeholders() if name != "workflow_fail"})
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected"),
+    [
+        ("GET", "/api/v1/health", "health"),
+        ("POST", "/api/v1/downloads", "create_download"),
+        ("GET", "/api/v1/downloads/abc", "get_download"),
+        ("GET", "/api/v1/downloads/abc/file", "download_file"),
+        ("GET", "/api/v1/downloads/abc/download", "download_file"),
+        ("DELETE", "/api/v1/health", "METHOD_NOT_ALLOWED"),
+        ("GET", "/api/v1/nothing", "MISSING_AUTHENTICATION_TOKEN"),
+        ("GET", "/api/v1/downloads/a/b/c", "MISSING_AUTHENTICATION_TOKEN"),
+    ],
+)
+def test_local_gateway_matches_the_route_table(method: str, path: str, expected: str) -> None:
+    found = match_route(method, path)
+    assert (found if isinstance(found, str) else found.route.function) == expected
+
+
+def test_gateway_answers_use_the_error_body() -> None:
+    for answer in GATEWAY_ANSWERS.values():
+        assert 400 <= answer.status < 500
+        assert set(answer.body()) == {"message", "errors"}
+        assert all(isinstance(reasons, list) for reasons in answer.errors.values())
