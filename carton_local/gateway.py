@@ -28,6 +28,7 @@ from carton_local.lambdas import ACCOUNT, REGION, FunctionError, LocalFunctions
 API_ID = "local"
 STAGE = "local"
 AUTHORIZER = "authorizer"
+_DRAIN_LIMIT = 8 * MAX_REQUEST_BYTES
 _TEXT_TYPES = ("application/json", "application/xml", "text/", "application/x-www-form-urlencoded")
 
 
@@ -96,7 +97,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         path = url.path
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_REQUEST_BYTES:
-            self.close_connection = True
+            self._discard(length)
             self._answer("REQUEST_TOO_LARGE")
             return
         raw_body = self.rfile.read(length) if length else b""
@@ -128,6 +129,18 @@ class GatewayHandler(BaseHTTPRequestHandler):
         event = self._event(found, url.query, raw_body, request_id, authorizer_context)
         response = self.functions.invoke(found.route.function, event)
         self._respond(response)
+
+    def _discard(self, length: int) -> None:
+        """Read an oversized body away, so the client hears the 413 instead of a reset;
+        past a bound, just close the connection after answering."""
+        if length > _DRAIN_LIMIT:
+            self.close_connection = True
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1024 * 1024))
+            if not chunk:
+                break
+            length -= len(chunk)
 
     def _event(
         self, found: Match, query: str, raw_body: bytes, request_id: str, authorizer: dict[str, Any] | None

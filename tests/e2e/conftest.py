@@ -1,0 +1,123 @@
+"""The e2e walk runs over HTTP: against `python -m carton_local` started on a free port,
+or against a deployed stack when CARTON_API_URL (and CARTON_TOKEN) are set."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Api:
+    base: str  # scheme://host[:port][/stage]
+    token: str
+    asset_ids: list[str] = field(default_factory=list)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = "default",
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Reply:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Token {self.token if token == 'default' else token}")
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with _OPENER.open(request, timeout=30) as response:
+                return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+        except urllib.error.HTTPError as error:
+            return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def api() -> Iterator[Api]:
+    if url := os.environ.get("CARTON_API_URL"):
+        ids = [i for i in os.environ.get("CARTON_E2E_ASSET_IDS", "").split(",") if i]
+        yield Api(url.rstrip("/"), os.environ["CARTON_TOKEN"], ids)
+        return
+    from carton_local.stack import DEMO_ASSETS
+
+    port, token = _free_port(), f"ctn_e2e-{secrets.token_urlsafe(16)}"
+    env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "carton_local", "--port", str(port), "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    api = Api(f"http://127.0.0.1:{port}", token, [asset[0] for asset in DEMO_ASSETS])
+    deadline = time.monotonic() + 90
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the local stack exited early:\n{process.stdout.read() if process.stdout else ''}")
+        try:
+            if api.call("GET", "/api/v1/health", token=None).status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("the local stack did not answer /api/v1/health within 90 s")
+        time.sleep(0.3)
+    try:
+        yield api
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = -1
+        output = process.stdout.read() if process.stdout else ""
+        assert code == 0, f"the local stack did not stop cleanly on SIGTERM (exit {code}):\n{output[-3000:]}"

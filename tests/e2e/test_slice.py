@@ -1,0 +1,115 @@
+"""The vertical slice over HTTP: key → create → packaging → complete → 302 → a valid ZIP."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Api
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_until_finished(api: Api, download_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = api.call("GET", f"/api/v1/downloads/{download_id}")
+        assert reply.status == 200, reply.body
+        download: dict = reply.json()
+        if download["state"] in ("complete", "failed"):
+            return download
+        assert time.monotonic() < deadline, f"still {download['state']} after {timeout} s"
+        time.sleep(0.25)
+
+
+def test_health_is_open(api: Api) -> None:
+    reply = api.call("GET", "/api/v1/health", token=None)
+    assert (reply.status, reply.json()) == (200, {"status": "ok"})
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "field"),
+    [
+        ("GET", "/api/v1/downloads/x", {"token": None}, 401, "authorization"),
+        ("GET", "/api/v1/downloads/x", {"token": "ctn_wrong"}, 401, "authorization"),
+        ("POST", "/api/v1/downloads", {"raw": b'{"asset_ids": ['}, 400, "body"),
+        ("POST", "/api/v1/downloads", {"body": {"asset_ids": ["demo-logo"], "extra": 1}}, 422, "extra"),
+        ("POST", "/api/v1/downloads", {"body": {"asset_ids": [1, 2]}}, 422, "asset_ids.0"),
+        ("POST", "/api/v1/downloads", {"body": {"asset_ids": ["no-such-asset"]}}, 422, "asset_ids"),
+        ("GET", "/api/v1/no-such-route", {}, 404, "path"),
+        ("DELETE", "/api/v1/health", {}, 405, "method"),
+        ("GET", "/api/v1/downloads/unknown", {}, 404, "download_id"),
+        ("GET", "/api/v1/downloads/unknown/file", {}, 404, "download_id"),
+    ],
+)
+def test_client_mistakes_get_a_4xx_with_the_error_body(
+    api: Api, method: str, path: str, kwargs: dict, status: int, field: str
+) -> None:
+    reply = api.call(method, path, **kwargs)
+    assert reply.status == status, reply.body
+    body = reply.json()
+    assert set(body) == {"message", "errors"}
+    assert field in body["errors"], body
+
+
+def test_a_body_over_the_gateway_limit_is_413(api: Api) -> None:
+    reply = api.call("POST", "/api/v1/downloads", raw=b" " * (10 * 1024 * 1024 + 1))
+    assert reply.status == 413
+    assert "10 MB" in reply.json()["errors"]["body"][0]
+
+
+def test_one_download_end_to_end(api: Api, tmp_path: Path) -> None:
+    assert len(api.asset_ids) >= 2, "needs two asset ids (CARTON_E2E_ASSET_IDS on a deployed stack)"
+    chosen = api.asset_ids[:4]
+    reply = api.call("POST", "/api/v1/downloads", {"asset_ids": chosen, "name": "E2E walk", "layout": "folders"})
+    assert reply.status == 201, reply.body
+    created = reply.json()
+    assert reply.headers["location"] == created["url"]
+    assert created["state"] in ("pending", "packaging")
+    assert created["file_url"] is None
+
+    early = api.call("GET", f"/api/v1/downloads/{created['id']}/file")
+    assert early.status in (404, 302)  # it may already be done
+
+    download = wait_until_finished(api, created["id"])
+    assert download["state"] == "complete", download["error"]
+    assert download["complete"] is True and download["is_file_exists"] is True
+    assert download["progress"]["files_done"] == download["progress"]["files_total"] == len(chosen)
+    assert download["size"] > 0 and download["completed_at"] and download["expires_at"]
+    assert download["file_url"].endswith(f"/downloads/{created['id']}/file")
+
+    for link in ("file", "download"):
+        redirect = api.call("GET", f"/api/v1/downloads/{created['id']}/{link}")
+        assert redirect.status == 302, redirect.body
+    location = redirect.headers["location"]
+    assert location.startswith(("http://127.0.0.1:", "https://"))
+    with urllib.request.urlopen(location, timeout=30) as response:  # a real presigned URL
+        assert "attachment" in response.headers["Content-Disposition"]
+        assert "E2E walk.zip" in response.headers["Content-Disposition"]
+        data = response.read()
+    assert len(data) == download["size"]
+
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.testzip() is None
+    names = archive.namelist()
+    assert names[-1] == "manifest.json"
+    assert [name.split("/")[0] for name in names[:-1]] == chosen
+    manifest = json.loads(archive.read("manifest.json"))
+    for entry in manifest["files"]:
+        member = archive.read(entry["path"])
+        assert len(member) == entry["size"]
+        assert f"{zlib.crc32(member):08x}" == entry["crc32"]
+    if shutil.which("unzip"):
+        path = tmp_path / "download.zip"
+        path.write_bytes(data)
+        checked = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
