@@ -5,8 +5,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from carton import aws
+from carton import aws, config
+from carton.downloads import execution_arn
 from carton.models import DownloadState
+from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton, as_member, load_event
 
 
@@ -39,9 +41,8 @@ def test_create_records_a_pending_download_and_starts_its_workflow(carton: Carto
         "email": "admin@demo.local",
         "url": "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod/api/v1/account/users/admin",
     }
-    download = carton.store.get_download("demo", body["id"])
-    assert download.execution_arn
-    execution = aws.stepfunctions().describe_execution(executionArn=download.execution_arn)
+    assert carton.store.get_download("demo", body["id"]).state is DownloadState.PENDING
+    execution = aws.stepfunctions().describe_execution(executionArn=execution_arn(body["id"]))
     assert json.loads(execution["input"]) == {"account_id": "demo", "download_id": body["id"]}
 
 
@@ -122,3 +123,15 @@ def test_file_is_404_until_complete_then_a_presigned_attachment_then_410(carton:
 
     carton.store.update_download("demo", created["id"], expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED)
     assert carton.api("download_file", event)[0] == 410
+
+
+def test_a_workflow_that_cannot_start_leaves_a_failed_record_not_a_pending_one(
+    carton: Carton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = carton.resources.state_machine_arn + "-missing"
+    monkeypatch.setenv(config.ENV_STATE_MACHINE, missing)
+    config.settings.cache_clear()
+    with pytest.raises(FunctionError):
+        create(carton, {"asset_ids": ["demo-logo"]})
+    items = [i for i in carton.store.table.scan()["Items"] if i["sk"].startswith("DOWNLOAD#")]
+    assert [(i["state"], i["error"]["code"]) for i in items] == [("failed", "workflow_unavailable")]

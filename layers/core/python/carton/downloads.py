@@ -64,27 +64,28 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
     return start_workflow(download, store)
 
 
+def execution_arn(download_id: str) -> str:
+    """Executions are named after their download, so the ARN needs no extra record."""
+    machine = settings().state_machine_arn
+    return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{download_id}"
+
+
 def start_workflow(download: Download, store: Store) -> Download:
     try:
-        execution = aws.stepfunctions().start_execution(
+        aws.stepfunctions().start_execution(
             stateMachineArn=settings().state_machine_arn,
             name=download.download_id,
             input=json.dumps({"account_id": download.account_id, "download_id": download.download_id}),
         )
-    except Exception as error:
+    except Exception:
         # Never leave a pending record that nothing will ever pick up.
         store.fail_download(
             download.account_id,
             download.download_id,
             DownloadError(code="workflow_unavailable", message="the packaging workflow could not be started"),
         )
-        raise error
-    return store.update_download(
-        download.account_id,
-        download.download_id,
-        expect=[DownloadState.PENDING, DownloadState.PACKAGING, DownloadState.COMPLETE, DownloadState.FAILED],
-        execution_arn=execution["executionArn"],
-    )
+        raise
+    return download
 
 
 def readable_download(principal: Principal, download_id: str, store: Store) -> Download:

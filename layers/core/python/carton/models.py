@@ -107,7 +107,6 @@ class Download(BaseModel):
     size: int | None = None
     archive_key: str | None = None
     upload_id: str | None = None
-    execution_arn: str | None = None
     error: DownloadError | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
