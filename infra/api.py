@@ -7,11 +7,11 @@ import json
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from carton.routes import GATEWAY_ANSWERS, ROUTES
 from infra.nag import acknowledge
+from infra.observability import log_group
 
 STAGE = "prod"
 AUTHORIZER_CACHE_SECONDS = 60
@@ -31,12 +31,7 @@ class Api(Construct):
         authorizer_function: lambda_.Function,
     ) -> None:
         super().__init__(scope, id)
-        access_logs = logs.LogGroup(
-            self,
-            "AccessLogs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        access_logs = log_group(self, "AccessLogs")
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",

@@ -16,6 +16,7 @@ from infra.bundling import (
     function_code,
 )
 from infra.nag import acknowledge
+from infra.observability import log_group
 from infra.permissions import DEFAULT_SIZING, OBJECT_ACTIONS, SIZING, TABLE_ACTIONS
 from infra.storage import Storage
 
@@ -64,12 +65,7 @@ class Functions(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Carton function {name}",
         )
-        log_group = logs.LogGroup(
-            scope,
-            "Logs",
-            retention=logs.RetentionDays.ONE_MONTH,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        function_logs = log_group(scope, "Logs", logs.RetentionDays.ONE_MONTH)
         function = lambda_.Function(
             scope,
             "Function",
@@ -82,11 +78,11 @@ class Functions(Construct):
             timeout=cdk.Duration.seconds(timeout),
             environment=dict(self._environment),
             role=role,
-            log_group=log_group,
+            log_group=function_logs,
             tracing=lambda_.Tracing.ACTIVE,
             description=f"Carton {name}",
         )
-        log_group.grant_write(role)
+        function_logs.grant_write(role)
         self._grant_storage(name, function)
         self.by_name[name] = function
         return function

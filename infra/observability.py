@@ -1,12 +1,21 @@
-"""Alarms on what needs a person: dead letters and failed packaging runs."""
+"""Logs and alarms: log groups with a retention, alarms on what needs a person
+(dead letters, failed packaging runs)."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
+
+
+def log_group(
+    scope: Construct, id: str, retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+) -> logs.LogGroup:
+    """Logs are kept for a bounded time and go with the stack."""
+    return logs.LogGroup(scope, id, retention=retention, removal_policy=cdk.RemovalPolicy.DESTROY)
 
 
 class Observability(Construct):

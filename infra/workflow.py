@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.definition import definition_template, placeholders
 from infra.nag import acknowledge
+from infra.observability import log_group
 
 
 class Workflow(Construct):
@@ -18,12 +17,7 @@ class Workflow(Construct):
         super().__init__(scope, id)
         template = definition_template()
         steps = {name: functions[name] for name in placeholders(template)}
-        log_group = logs.LogGroup(
-            self,
-            "Logs",
-            retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=cdk.RemovalPolicy.DESTROY,
-        )
+        execution_logs = log_group(self, "Logs")
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -31,7 +25,7 @@ class Workflow(Construct):
             definition_substitutions={name: function.function_arn for name, function in steps.items()},
             tracing_enabled=True,
             logs=sfn.LogOptions(
-                destination=log_group,
+                destination=execution_logs,
                 level=sfn.LogLevel.ALL,
                 include_execution_data=True,
             ),
