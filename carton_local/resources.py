@@ -78,9 +78,16 @@ def create_feeds(buckets: dict[str, str], prefix: str) -> dict[str, str]:
     return queues
 
 
-def create_all(prefix: str = "carton-local") -> LocalResources:
+LOCAL_PREFIX = "carton-local"
+
+
+def bucket_names(prefix: str = LOCAL_PREFIX) -> dict[str, str]:
+    return {"assets": f"{prefix}-assets", "archives": f"{prefix}-archives"}
+
+
+def create_all(prefix: str = LOCAL_PREFIX) -> LocalResources:
     s3 = boto3.client("s3")
-    buckets = {"assets": f"{prefix}-assets", "archives": f"{prefix}-archives"}
+    buckets = bucket_names(prefix)
     for name in buckets.values():
         s3.create_bucket(Bucket=name)
     s3.put_bucket_versioning(Bucket=buckets["assets"], VersioningConfiguration={"Status": "Enabled"})

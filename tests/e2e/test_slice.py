@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import time
 import urllib.request
+import uuid
 import zipfile
 import zlib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from carton_local.resources import bucket_names
 from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e
@@ -113,3 +117,61 @@ def test_one_download_end_to_end(api: Api, tmp_path: Path) -> None:
         path.write_bytes(data)
         checked = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True, check=False)
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+local_only = pytest.mark.skipif(
+    bool(os.environ.get("CARTON_API_URL")), reason="reaches into the local stack's S3 directly"
+)
+
+
+def local_s3(api: Api, download_id: str) -> str:
+    """The local stack's S3 endpoint, read off a presigned archive URL."""
+    location = api.call("GET", f"/api/v1/downloads/{download_id}/file").headers["location"]
+    parts = urlsplit(location)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def finished_download(api: Api) -> dict:
+    reply = api.call("POST", "/api/v1/downloads", {"asset_ids": api.asset_ids[:1]})
+    assert reply.status == 201, reply.body
+    return wait_until_finished(api, reply.json()["id"])
+
+
+@local_only
+def test_an_object_put_under_uploads_is_ingested_through_s3_events_and_sqs(api: Api) -> None:
+    s3 = local_s3(api, finished_download(api)["id"])
+    upload_id, data = uuid.uuid4().hex, b"uploaded through S3, ingested through SQS\n" * 100
+    request = urllib.request.Request(
+        f"{s3}/{bucket_names()['assets']}/uploads/demo/{upload_id}/notes%20%C3%B1.txt",
+        data=data,
+        method="PUT",
+        headers={"Content-Type": "text/plain"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    deadline = time.monotonic() + 30
+    while (reply := api.call("POST", "/api/v1/downloads", {"asset_ids": [upload_id]})).status == 422:
+        assert time.monotonic() < deadline, "the upload was not ingested within 30 s"
+        time.sleep(0.25)
+    assert reply.status == 201, reply.body
+    download = wait_until_finished(api, reply.json()["id"])
+    location = api.call("GET", f"/api/v1/downloads/{download['id']}/file").headers["location"]
+    with urllib.request.urlopen(location, timeout=30) as response:
+        archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    assert archive.read("notes ñ.txt") == data
+
+
+@local_only
+def test_removing_the_archive_expires_the_download_through_s3_events_and_sqs(api: Api) -> None:
+    download = finished_download(api)
+    s3 = local_s3(api, download["id"])
+    location = urlsplit(api.call("GET", f"/api/v1/downloads/{download['id']}/file").headers["location"])
+    with urllib.request.urlopen(urllib.request.Request(f"{s3}{location.path}", method="DELETE"), timeout=30):
+        pass
+    deadline = time.monotonic() + 30
+    while (state := api.call("GET", f"/api/v1/downloads/{download['id']}").json()["state"]) != "expired":
+        assert time.monotonic() < deadline, f"still {state} 30 s after the archive was removed"
+        time.sleep(0.25)
+    gone = api.call("GET", f"/api/v1/downloads/{download['id']}/file")
+    assert gone.status == 410
+    assert set(gone.json()) == {"message", "errors"}
