@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from carton.formats import split_suffix
 from carton.routes import GATEWAY_ANSWERS, MAX_REQUEST_BYTES, ROUTES, Route
 from carton_local.lambdas import ACCOUNT, REGION, FunctionError, LocalFunctions
 
@@ -36,6 +37,7 @@ _TEXT_TYPES = ("application/json", "application/xml", "text/", "application/x-ww
 class Match:
     route: Route
     path_parameters: dict[str, str]
+    resource: str  # the API Gateway resource that matched (suffixed variants included)
 
 
 def _pattern(path: str) -> re.Pattern[str]:
@@ -46,13 +48,25 @@ _COMPILED = [(route, _pattern(route.path)) for route in ROUTES]
 
 
 def match_route(method: str, path: str, routes: Sequence[tuple[Route, re.Pattern[str]]] = _COMPILED) -> Match | str:
-    """The matching route, or the name of the gateway answer to give instead."""
-    on_path = [(route, found) for route, pattern in routes if (found := pattern.match(path))]
+    """The matching route, or the name of the gateway answer to give instead.
+
+    As on API Gateway, a `.json`/`.xml` suffix after a static segment matches that
+    route's suffixed resource, and after a {parameter} it is part of the value.
+    """
+    bare, suffix = split_suffix(path)
+    candidates = [(path, "")] + ([(bare, path[len(bare) :])] if suffix else [])
+    on_path = []
+    for candidate, ending in candidates:
+        for route, pattern in routes:
+            if ending and route.path.endswith("}"):
+                continue  # that suffix was already matched as part of the parameter
+            if found := pattern.match(candidate):
+                on_path.append((route, found, route.path + ending))
     if not on_path:
         return "MISSING_AUTHENTICATION_TOKEN"
-    for route, found in on_path:
+    for route, found, resource in on_path:
         if route.method == method:
-            return Match(route, {key: unquote(value) for key, value in found.groupdict().items()})
+            return Match(route, {key: unquote(value) for key, value in found.groupdict().items()}, resource)
     return "METHOD_NOT_ALLOWED"
 
 
@@ -158,7 +172,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             body = raw_body.decode("utf-8", errors="replace") if textual else base64.b64encode(raw_body).decode()
         path = urlsplit(self.path).path
         return {
-            "resource": found.route.path,
+            "resource": found.resource,
             "path": path,
             "httpMethod": self.command,
             "headers": headers,
@@ -168,7 +182,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             "pathParameters": found.path_parameters or None,
             "stageVariables": None,
             "requestContext": {
-                "resourcePath": found.route.path,
+                "resourcePath": found.resource,
                 "httpMethod": self.command,
                 "path": f"/{STAGE}{path}",
                 "stage": STAGE,

@@ -83,14 +83,17 @@ class Api(Construct):
         )
         resources: dict[str, apigw.Resource] = {}
         for route in ROUTES:
-            resource = self.rest_api.root.resource_for_path(route.path)
-            resources[route.path] = resource
-            resource.add_method(
-                route.method,
-                apigw.LambdaIntegration(functions[route.function]),
-                authorizer=authorizer if route.authorized else None,
-                authorization_type=apigw.AuthorizationType.CUSTOM if route.authorized else apigw.AuthorizationType.NONE,
-            )
+            for path in route.resource_paths:
+                resource = self.rest_api.root.resource_for_path(path)
+                resources[path] = resource
+                resource.add_method(
+                    route.method,
+                    apigw.LambdaIntegration(functions[route.function]),
+                    authorizer=authorizer if route.authorized else None,
+                    authorization_type=(
+                        apigw.AuthorizationType.CUSTOM if route.authorized else apigw.AuthorizationType.NONE
+                    ),
+                )
         for resource in resources.values():
             # Any other method on a known path: 405 in the error body, without running a function.
             resource.add_method(

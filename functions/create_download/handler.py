@@ -6,9 +6,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.downloads import create_download, representation
-from carton.http import api_resolver, base_url, json_response, principal, route_of
+from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
 from carton.models import CreateDownloadRequest
-from carton.observability import MetricUnit, entrypoint, metrics
+from carton.observability import MetricUnit, metrics
 from carton.store import Store
 
 app = api_resolver()
@@ -22,4 +22,4 @@ def create(request: Annotated[CreateDownloadRequest, Body()]) -> Response[str]:
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url})
 
 
-lambda_handler = entrypoint(app.resolve)
+lambda_handler = api_handler(app)

@@ -3,8 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads import archive_link
-from carton.http import api_resolver, principal, redirect
-from carton.observability import entrypoint
+from carton.http import api_handler, api_resolver, principal, redirect
 from carton.routes import routes_of
 from carton.store import Store
 
@@ -18,4 +17,4 @@ def archive_redirect(download_id: str) -> Response[str]:
 for route in routes_of("download_file"):
     app.route(route.resolver_path, method=route.method)(archive_redirect)
 
-lambda_handler = entrypoint(app.resolve)
+lambda_handler = api_handler(app)

@@ -3,8 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads import readable_download, representation
-from carton.http import api_resolver, base_url, json_response, principal, route_of
-from carton.observability import entrypoint
+from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
 from carton.store import Store
 
 app = api_resolver()
@@ -16,4 +15,4 @@ def get_download(download_id: str) -> Response[str]:
     return json_response(200, representation(download, base_url(app)).model_dump(mode="json"))
 
 
-lambda_handler = entrypoint(app.resolve)
+lambda_handler = api_handler(app)

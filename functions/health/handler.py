@@ -1,7 +1,6 @@
 """GET /api/v1/health — liveness, no authentication."""
 
-from carton.http import api_resolver, route_of
-from carton.observability import entrypoint
+from carton.http import api_handler, api_resolver, route_of
 
 app = api_resolver()
 
@@ -11,4 +10,4 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-lambda_handler = entrypoint(app.resolve)
+lambda_handler = api_handler(app)

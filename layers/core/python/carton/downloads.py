@@ -19,6 +19,7 @@ from carton.models import (
     Link,
     Principal,
     Role,
+    Target,
 )
 from carton.routes import API_PREFIX
 from carton.store import Store
@@ -60,7 +61,11 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
         download_type=request.download_type,
         asset_ids=request.asset_ids,
     )
-    store.create_download(download)
+    planned = [
+        Target(download_id=download_id, asset_id=asset_id, position=position)
+        for position, asset_id in enumerate(request.asset_ids)
+    ]
+    store.create_download(download, planned)
     return start_workflow(download, store)
 
 

@@ -9,8 +9,11 @@ can produce a 500.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -24,7 +27,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from carton.auth import principal_from_context
 from carton.config import settings
 from carton.errors import CartonError
+from carton.formats import negotiate, render
 from carton.models import Principal
+from carton.observability import Handler, entrypoint
 from carton.routes import Route, routes_of
 
 _DEFAULT_EXECUTE_API_SUFFIX = ".amazonaws.com"
@@ -87,6 +92,16 @@ def api_resolver() -> APIGatewayRestResolver:
     return app
 
 
+def api_handler(app: APIGatewayRestResolver) -> Handler:
+    """The Lambda entry point of an API function: representation negotiated around the resolver."""
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        stripped, chosen = negotiate(event)
+        return render(app.resolve(stripped, context), chosen)
+
+    return entrypoint(handle)
+
+
 def route_of(function: str, method: str = "GET") -> Route:
     """The route (from the route table) that `function` serves for `method`."""
     return next(route for route in routes_of(function) if route.method == method)
@@ -126,4 +141,37 @@ def redirect(location: str) -> Response[str]:
         content_type=content_types.APPLICATION_JSON,
         body="",
         headers={"Location": location, "Cache-Control": "no-store"},
+    )
+
+
+def no_content() -> Response[str]:
+    return Response(status_code=HTTPStatus.NO_CONTENT, content_type=None, body="")
+
+
+def _not_modified_since(header: str | None, last_modified: datetime) -> bool:
+    if not header:
+        return False
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return False  # an unreadable date is ignored, as RFC 9110 says
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return last_modified.replace(microsecond=0) <= since
+
+
+def cacheable_response(app: APIGatewayRestResolver, body: Any, last_modified: datetime) -> Response[str]:
+    """200 with ETag and Last-Modified, or 304 without a body when the client's copy is current."""
+    payload = json.dumps(body, default=str, sort_keys=True)
+    etag = '"' + hashlib.sha256(payload.encode()).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Last-Modified": format_datetime(last_modified.astimezone(UTC), usegmt=True)}
+    if_none_match = app.current_event.headers.get("if-none-match")
+    if if_none_match is not None:
+        unchanged = if_none_match.strip() == "*" or etag in {tag.strip() for tag in if_none_match.split(",")}
+    else:
+        unchanged = _not_modified_since(app.current_event.headers.get("if-modified-since"), last_modified)
+    if unchanged:
+        return Response(status_code=HTTPStatus.NOT_MODIFIED, content_type=None, body="", headers=headers)
+    return Response(
+        status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=payload, headers=headers
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from carton.formats import SUFFIXES
+
 API_PREFIX = "/api/v1"
 
 
@@ -18,6 +20,14 @@ class Route:
     path: str  # API Gateway resource path with {placeholders}
     function: str
     authorized: bool = True
+
+    @property
+    def resource_paths(self) -> tuple[str, ...]:
+        """API Gateway resources serving this route: a static last segment also gets
+        `.json`/`.xml` variants; after a {parameter} the suffix arrives in its value."""
+        if self.path.endswith("}"):
+            return (self.path,)
+        return (self.path, *(self.path + suffix for suffix in SUFFIXES))
 
     @property
     def resolver_path(self) -> str:

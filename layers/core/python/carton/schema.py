@@ -22,9 +22,25 @@ class Index:
 
 
 TABLE_KEYS = KeySchema(partition_key="pk", sort_key="sk")
-# Downloads of an account, newest first: the list endpoints query this index.
-BY_ACCOUNT_INDEX = Index(name="by_account", keys=KeySchema("gsi1pk", "gsi1sk"))
-TABLE_INDEXES: tuple[Index, ...] = (BY_ACCOUNT_INDEX,)
+
+# List indexes share one sort key, "<created_at>#<download_id>", so that every list is
+# ordered by creation and a cursor is just the last sort key a page ended on.
+LIST_SORT_KEY = "gsk"
+BY_ACCOUNT_INDEX = Index(name="by_account", keys=KeySchema("g_account", LIST_SORT_KEY))
+BY_USER_INDEX = Index(name="by_user", keys=KeySchema("g_user", LIST_SORT_KEY))
+BY_STATE_INDEX = Index(name="by_state", keys=KeySchema("g_state", LIST_SORT_KEY))
+BY_USER_STATE_INDEX = Index(name="by_user_state", keys=KeySchema("g_user_state", LIST_SORT_KEY))
+BY_TYPE_INDEX = Index(name="by_type", keys=KeySchema("g_type", LIST_SORT_KEY))
+# On target items: the downloads that contain an asset.
+BY_ASSET_INDEX = Index(name="by_asset", keys=KeySchema("g_asset", LIST_SORT_KEY))
+TABLE_INDEXES: tuple[Index, ...] = (
+    BY_ACCOUNT_INDEX,
+    BY_USER_INDEX,
+    BY_STATE_INDEX,
+    BY_USER_STATE_INDEX,
+    BY_TYPE_INDEX,
+    BY_ASSET_INDEX,
+)
 
 # Objects that clients upload land here and are ingested as assets.
 UPLOADS_PREFIX = "uploads/"

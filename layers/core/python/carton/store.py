@@ -1,7 +1,11 @@
 """All DynamoDB access for Carton's single table.
 
-Callers get typed records and domain errors, never botocore's ClientError:
-a failed condition is a Conflict, a missing item a NotFound.
+Callers get typed records and domain errors, never botocore's ClientError: a failed
+condition is a Conflict, a missing item a NotFound.
+
+Every download write keeps its list-index keys (see carton.schema) and the account's
+counters (one item, updated in the same transaction) in step, so lists can be paged
+and counted without reading more than a page.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from boto3.dynamodb.conditions import Attr, Key
+from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
@@ -28,13 +32,25 @@ from carton.models import (
     User,
     utcnow,
 )
-from carton.schema import BY_ACCOUNT_INDEX, TABLE_KEYS
+from carton.schema import (
+    BY_ACCOUNT_INDEX,
+    BY_ASSET_INDEX,
+    BY_STATE_INDEX,
+    BY_TYPE_INDEX,
+    BY_USER_INDEX,
+    BY_USER_STATE_INDEX,
+    LIST_SORT_KEY,
+    TABLE_INDEXES,
+    TABLE_KEYS,
+    Index,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 PK, SK = TABLE_KEYS.partition_key, TABLE_KEYS.sort_key
-GSI_PK, GSI_SK = BY_ACCOUNT_INDEX.keys.partition_key, BY_ACCOUNT_INDEX.keys.sort_key
+_KEY_ATTRIBUTES = {PK, SK, LIST_SORT_KEY} | {index.keys.partition_key for index in TABLE_INDEXES}
 _BATCH_GET_LIMIT = 100
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
@@ -52,21 +68,114 @@ def _asset_key(account_id: str, asset_id: str) -> dict[str, str]:
     return {PK: _account(account_id), SK: f"ASSET#{asset_id}"}
 
 
+def _counters_key(account_id: str) -> dict[str, str]:
+    return {PK: _account(account_id), SK: "COUNTERS"}
+
+
+def list_sort_key(created_at: datetime, download_id: str) -> str:
+    return f"{created_at.strftime('%Y-%m-%dT%H:%M:%SZ')}#{download_id}"
+
+
+# ---- list index keys and counters: one definition each -----------------------------
+
+
+def index_partition(index: Index, account_id: str, **parts: str) -> str:
+    """The partition value of a list index, e.g. by_user_state(acme, user=u1, state=complete)."""
+    names = {
+        BY_ACCOUNT_INDEX.name: (),
+        BY_USER_INDEX.name: ("user",),
+        BY_STATE_INDEX.name: ("state",),
+        BY_USER_STATE_INDEX.name: ("user", "state"),
+        BY_TYPE_INDEX.name: ("type",),
+        BY_ASSET_INDEX.name: ("asset",),
+    }[index.name]
+    return "#".join([_account(account_id), *(f"{name.upper()}#{parts[name]}" for name in names)])
+
+
+def _download_index_keys(download: Download, state: DownloadState) -> dict[str, str]:
+    account, user = download.account_id, download.created_by
+    return {
+        LIST_SORT_KEY: list_sort_key(download.created_at, download.download_id),
+        BY_ACCOUNT_INDEX.keys.partition_key: index_partition(BY_ACCOUNT_INDEX, account),
+        BY_USER_INDEX.keys.partition_key: index_partition(BY_USER_INDEX, account, user=user),
+        BY_STATE_INDEX.keys.partition_key: index_partition(BY_STATE_INDEX, account, state=state.value),
+        BY_USER_STATE_INDEX.keys.partition_key: index_partition(
+            BY_USER_STATE_INDEX, account, user=user, state=state.value
+        ),
+        BY_TYPE_INDEX.keys.partition_key: index_partition(BY_TYPE_INDEX, account, type=download.download_type),
+    }
+
+
+def counter_names(*, user: str | None = None, state: str | None = None, download_type: str | None = None) -> str | None:
+    """The counter that holds how many downloads match, or None if none is kept for that mix."""
+    if download_type is not None:
+        return f"type#{download_type}" if user is None and state is None else None
+    if user is not None and state is not None:
+        return f"user#{user}#state#{state}"
+    if user is not None:
+        return f"user#{user}"
+    if state is not None:
+        return f"state#{state}"
+    return "all"
+
+
+def _counters_of(download: Download, state: DownloadState) -> list[str]:
+    user = download.created_by
+    names = [
+        counter_names(),
+        counter_names(state=state.value),
+        counter_names(user=user),
+        counter_names(user=user, state=state.value),
+        counter_names(download_type=download.download_type),
+    ]
+    return [name for name in names if name is not None]
+
+
+def _counter_update(account_id: str, deltas: dict[str, int], table: str) -> TransactWriteItemTypeDef:
+    names = {f"#c{i}": name for i, name in enumerate(deltas)}
+    values = {f":d{i}": delta for i, delta in enumerate(deltas.values())}
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _counters_key(account_id),
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(deltas))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
 def _item(record: BaseModel, **keys: str) -> dict[str, Any]:
     return {**record.model_dump(mode="json"), **keys}
 
 
-def _record(model: type[RecordT], item: dict[str, Any]) -> RecordT:
-    return model.model_validate({k: v for k, v in item.items() if k not in (PK, SK, GSI_PK, GSI_SK)})
+def record_of(model: type[RecordT], item: dict[str, Any]) -> RecordT:
+    return model.model_validate({k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES})
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+def _failed_condition(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    reasons = error.response.get("CancellationReasons", [])
+    return code == "TransactionCanceledException" and any(
+        reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
+    )
+
+
+def _dynamo_value(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
 
 
 class Store:
     def __init__(self, table: Table | None = None) -> None:
         self.table = table or aws.dynamodb().Table(settings().table_name)
+        # The resource's own client: it takes and returns plain Python values.
+        self.client = self.table.meta.client
 
     # ---- accounts, users, tokens -----------------------------------------------------
 
@@ -79,8 +188,8 @@ class Store:
     def get_user(self, account_id: str, user_id: str) -> User:
         item = self.table.get_item(Key={PK: _account(account_id), SK: f"USER#{user_id}"}).get("Item")
         if item is None:
-            raise NotFound("User not found")
-        return _record(User, item)
+            raise NotFound("User not found", {"user_id": [f"no user {user_id!r}"]})
+        return record_of(User, item)
 
     def put_token(self, token_hash: str, principal: Principal) -> None:
         self.table.put_item(
@@ -89,7 +198,7 @@ class Store:
 
     def principal_for_token_hash(self, token_hash: str) -> Principal | None:
         item = self.table.get_item(Key={PK: f"TOKEN#{token_hash}", SK: "TOKEN"}).get("Item")
-        return None if item is None else _record(Principal, item)
+        return None if item is None else record_of(Principal, item)
 
     # ---- assets ----------------------------------------------------------------------
 
@@ -99,39 +208,53 @@ class Store:
     def get_assets(self, account_id: str, asset_ids: Sequence[str]) -> dict[str, Asset]:
         """The live (not deleted) assets among `asset_ids`, by id; unknown ids are absent."""
         found: dict[str, Asset] = {}
-        unique = list(dict.fromkeys(asset_ids))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            keys = [_asset_key(account_id, asset_id) for asset_id in unique[start : start + _BATCH_GET_LIMIT]]
-            for item in self._batch_get(keys):
-                asset = _record(Asset, item)
-                if not asset.deleted:
-                    found[asset.asset_id] = asset
+        for item in self.batch_get([_asset_key(account_id, asset_id) for asset_id in dict.fromkeys(asset_ids)]):
+            asset = record_of(Asset, item)
+            if not asset.deleted:
+                found[asset.asset_id] = asset
         return found
 
-    def _batch_get(self, keys: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        request: dict[str, Any] = {self.table.name: {"Keys": keys}}
-        while request:
-            response = self.table.meta.client.batch_get_item(RequestItems=request)
-            yield from response["Responses"].get(self.table.name, [])
-            request = response.get("UnprocessedKeys") or {}
+    def batch_get(self, keys: Sequence[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        """Items for `keys` (missing ones skipped), in no particular order."""
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            request: dict[str, Any] = {self.table.name: {"Keys": list(keys[start : start + _BATCH_GET_LIMIT])}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                yield from response["Responses"].get(self.table.name, [])
+                request = response.get("UnprocessedKeys") or {}
 
     # ---- downloads -------------------------------------------------------------------
 
-    def create_download(self, download: Download) -> None:
+    def create_download(self, download: Download, targets: Sequence[Target] = ()) -> None:
+        """The download (with its planned targets) and the account's counters, or nothing.
+
+        Targets are written first: if that fails, no download points at them; if the
+        download's transaction fails, they are removed again.
+        """
+        self.put_targets(download, targets)
+        item = _item(
+            download,
+            **_download_key(download.account_id, download.download_id),
+            **_download_index_keys(download, download.state),
+        )
         try:
-            self.table.put_item(
-                Item=_item(
-                    download,
-                    **_download_key(download.account_id, download.download_id),
-                    **{
-                        GSI_PK: f"{_account(download.account_id)}#DOWNLOADS",
-                        GSI_SK: f"{download.created_at.isoformat()}#{download.download_id}",
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": item,
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
                     },
-                ),
-                ConditionExpression=Attr(PK).not_exists(),
+                    _counter_update(
+                        download.account_id, dict.fromkeys(_counters_of(download, download.state), 1), self.table.name
+                    ),
+                ]
             )
         except ClientError as error:
-            if _is_condition_failure(error):
+            self._delete_targets(download.account_id, download.download_id)
+            if _failed_condition(error):
                 raise Conflict("A download with this id exists already") from error
             raise
 
@@ -139,7 +262,7 @@ class Store:
         item = self.table.get_item(Key=_download_key(account_id, download_id), ConsistentRead=True).get("Item")
         if item is None:
             raise NotFound("Download not found", {"download_id": [f"no download {download_id!r}"]})
-        return _record(Download, item)
+        return record_of(Download, item)
 
     def update_download(
         self,
@@ -152,33 +275,88 @@ class Store:
         """Set fields only while the download is in one of the `expect` states.
 
         Raises Conflict when it is not (or no longer exists), so a workflow step that
-        lost a race with DELETE or expiry changes nothing.
+        lost a race with DELETE or expiry changes nothing. A change of state also moves
+        the download between list indexes and counters, in one transaction.
         """
-        values: dict[str, Any] = {"updated_at": utcnow(), **changes}
-        names = {f"#f{i}": field for i, field in enumerate(values)}
-        expression_values: dict[str, Any] = {f":v{i}": _dynamo_value(value) for i, value in enumerate(values.values())}
-        states = [state.value for state in expect]
-        expression_values.update({f":s{i}": state for i, state in enumerate(states)})
-        names["#state"] = "state"
+        allowed = list(expect)
+        new_state = changes.get("state")
+        if new_state is not None:
+            try:
+                current = self.get_download(account_id, download_id)
+            except NotFound as gone:
+                raise self._wrong_state(download_id, allowed) from gone
+            if current.state not in allowed:
+                raise self._wrong_state(download_id, allowed)
+            if current.state != new_state:
+                return self._change_state(current, DownloadState(new_state), changes)
+            allowed = [current.state]
+        return self._update(account_id, download_id, allowed, changes)
+
+    def _update(
+        self, account_id: str, download_id: str, allowed: Sequence[DownloadState], changes: dict[str, Any]
+    ) -> Download:
+        names, values, expression, condition = self._update_parts(allowed, {"updated_at": utcnow(), **changes})
         try:
             response = self.table.update_item(
                 Key=_download_key(account_id, download_id),
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
-                ConditionExpression=f"attribute_exists({PK}) AND #state IN ("
-                + ", ".join(f":s{i}" for i in range(len(states)))
-                + ")",
+                UpdateExpression=expression,
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=expression_values,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if _is_condition_failure(error):
-                raise Conflict(
-                    f"Download {download_id} is not in state {' or '.join(states)}",
-                    {"state": [f"expected {' or '.join(states)}"]},
-                ) from error
+            if _failed_condition(error):
+                raise self._wrong_state(download_id, allowed) from error
             raise
-        return _record(Download, response["Attributes"])
+        return record_of(Download, response["Attributes"])
+
+    def _change_state(self, current: Download, state: DownloadState, changes: dict[str, Any]) -> Download:
+        updated = current.model_copy(update={"updated_at": utcnow(), **changes, "state": state})
+        fields = {**changes, "updated_at": updated.updated_at, "state": state}
+        fields.update(_download_index_keys(updated, state))
+        names, values, expression, condition = self._update_parts([current.state], fields)
+        deltas = dict.fromkeys(_counters_of(current, current.state), -1)
+        for name in _counters_of(updated, state):
+            deltas[name] = deltas.get(name, 0) + 1
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table.name,
+                            "Key": _download_key(current.account_id, current.download_id),
+                            "UpdateExpression": expression,
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                    _counter_update(current.account_id, {k: v for k, v in deltas.items() if v}, self.table.name),
+                ]
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                raise self._wrong_state(current.download_id, [current.state]) from error
+            raise
+        return updated
+
+    @staticmethod
+    def _update_parts(
+        allowed: Sequence[DownloadState], fields: dict[str, Any]
+    ) -> tuple[dict[str, str], dict[str, Any], str, str]:
+        names = {f"#f{i}": field for i, field in enumerate(fields)}
+        names["#state"] = "state"
+        values: dict[str, Any] = {f":v{i}": _dynamo_value(value) for i, value in enumerate(fields.values())}
+        values.update({f":s{i}": state.value for i, state in enumerate(allowed)})
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        condition = f"attribute_exists({PK}) AND #state IN (" + ", ".join(f":s{i}" for i in range(len(allowed))) + ")"
+        return names, values, expression, condition
+
+    @staticmethod
+    def _wrong_state(download_id: str, allowed: Sequence[DownloadState]) -> Conflict:
+        states = " or ".join(state.value for state in allowed)
+        return Conflict(f"Download {download_id} is not {states}", {"state": [f"expected {states}"]})
 
     def record_progress(self, account_id: str, download_id: str, progress: Progress) -> Download:
         return self.update_download(account_id, download_id, expect=[DownloadState.PACKAGING], progress=progress)
@@ -192,12 +370,88 @@ class Store:
             error=error,
         )
 
+    def delete_download(self, download: Download) -> None:
+        """Remove the download, its targets and its share of the counters."""
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table.name,
+                            "Key": _download_key(download.account_id, download.download_id),
+                            "ConditionExpression": "#state = :state",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": {":state": download.state.value},
+                        }
+                    },
+                    _counter_update(
+                        download.account_id,
+                        dict.fromkeys(_counters_of(download, download.state), -1),
+                        self.table.name,
+                    ),
+                ]
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                raise Conflict(
+                    "The download changed while it was being deleted; try again",
+                    {"state": ["changed concurrently"]},
+                ) from error
+            raise
+        self._delete_targets(download.account_id, download.download_id)
+
+    def counters(self, account_id: str) -> dict[str, int]:
+        item = self.table.get_item(Key=_counters_key(account_id), ConsistentRead=True).get("Item") or {}
+        return {key: int(str(value)) for key, value in item.items() if key not in (PK, SK)}
+
+    def query_index(
+        self,
+        index: Index,
+        partition: str,
+        *,
+        forward: bool,
+        lower: str | None,
+        upper: str | None,
+        limit: int,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a list index, between sort keys `lower` and `upper` (inclusive)."""
+        condition: ConditionBase = Key(index.keys.partition_key).eq(partition)
+        sort = Key(LIST_SORT_KEY)
+        if lower is not None and upper is not None:
+            condition &= sort.between(lower, upper)
+        elif lower is not None:
+            condition &= sort.gte(lower)
+        elif upper is not None:
+            condition &= sort.lte(upper)
+        query: dict[str, Any] = {
+            "IndexName": index.name,
+            "KeyConditionExpression": condition,
+            "ScanIndexForward": forward,
+            "Limit": limit,
+        }
+        if start:
+            query["ExclusiveStartKey"] = start
+        response = self.table.query(**query)
+        return response["Items"], response.get("LastEvaluatedKey")
+
     # ---- targets ---------------------------------------------------------------------
 
-    def put_targets(self, account_id: str, targets: Iterable[Target]) -> None:
+    def put_targets(self, download: Download, targets: Iterable[Target]) -> None:
+        sort_key = list_sort_key(download.created_at, download.download_id)
+        asset_index = BY_ASSET_INDEX.keys.partition_key
         with self.table.batch_writer() as batch:
             for target in targets:
-                batch.put_item(Item=_item(target, **self._target_key(account_id, target.download_id, target.asset_id)))
+                batch.put_item(
+                    Item=_item(
+                        target,
+                        **self._target_key(download.account_id, target.download_id, target.asset_id),
+                        **{
+                            LIST_SORT_KEY: sort_key,
+                            asset_index: index_partition(BY_ASSET_INDEX, download.account_id, asset=target.asset_id),
+                        },
+                    )
+                )
 
     def targets(self, account_id: str, download_id: str) -> list[Target]:
         """Every target of a download, in archive order."""
@@ -208,20 +462,23 @@ class Store:
         }
         while True:
             response = self.table.query(**query)
-            found.extend(_record(Target, item) for item in response["Items"])
+            found.extend(record_of(Target, item) for item in response["Items"])
             if "LastEvaluatedKey" not in response:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return sorted(found, key=lambda target: target.position)
 
+    def get_target(self, account_id: str, download_id: str, asset_id: str) -> Target:
+        item = self.table.get_item(Key=self._target_key(account_id, download_id, asset_id)).get("Item")
+        if item is None:
+            raise NotFound("Target not found", {"asset_id": [f"{asset_id!r} is not part of this download"]})
+        return record_of(Target, item)
+
+    def _delete_targets(self, account_id: str, download_id: str) -> None:
+        with self.table.batch_writer() as batch:
+            for target in self.targets(account_id, download_id):
+                batch.delete_item(Key=self._target_key(account_id, download_id, target.asset_id))
+
     @staticmethod
     def _target_key(account_id: str, download_id: str, asset_id: str) -> dict[str, str]:
         return {PK: f"{_account(account_id)}#DOWNLOAD#{download_id}", SK: f"TARGET#{asset_id}"}
-
-
-def _dynamo_value(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

@@ -107,7 +107,7 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
         account_id, download_id, expect=[DownloadState.PENDING], state=DownloadState.PACKAGING
     )
     targets = plan_targets(download, store.get_assets(account_id, download.asset_ids))
-    store.put_targets(account_id, targets)
+    store.put_targets(download, targets)
     planned = [t for t in targets if t.state is TargetState.PLANNED]
     store.update_download(
         account_id,
@@ -131,9 +131,6 @@ def package(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     s3, bucket = aws.s3(), settings().archives_bucket
     key = f"{ARCHIVES_PREFIX}{account_id}/{download_id}/{download.zip_filename}"
     upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/zip")["UploadId"]
-    store.update_download(
-        account_id, download_id, expect=[DownloadState.PACKAGING], archive_key=key, upload_id=upload_id
-    )
 
     def read_member(index: int) -> Iterable[bytes]:
         if index == len(packed):
@@ -152,6 +149,10 @@ def package(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     sink = MultipartSink(s3, bucket, key, upload_id)
     progress = ThrottledProgress(report)
     try:
+        # Recorded so that DELETE and the failure step can abort it; fails if deleted meanwhile.
+        store.update_download(
+            account_id, download_id, expect=[DownloadState.PACKAGING], archive_key=key, upload_id=upload_id
+        )
         write_archive(plan, read_member, sink, progress)
         s3.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": sink.close()}
@@ -162,7 +163,7 @@ def package(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     progress.flush()
     for target in packed:
         target.state = TargetState.PACKED
-    store.put_targets(account_id, packed)
+    store.put_targets(download, packed)
     return {"account_id": account_id, "download_id": download_id, "size": plan.size}
 
 
