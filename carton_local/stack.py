@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import struct
 import threading
 import zlib
@@ -93,6 +94,7 @@ class LocalStack:
                 config.ENV_ASSETS_BUCKET: self.resources.buckets["assets"],
                 config.ENV_ARCHIVES_BUCKET: self.resources.buckets["archives"],
                 config.ENV_STATE_MACHINE: self.resources.state_machine_arn,
+                config.ENV_CURSOR_KEY: secrets.token_urlsafe(32),
             }
         )
         config.settings.cache_clear()

@@ -17,7 +17,7 @@ from infra.bundling import (
 )
 from infra.nag import acknowledge
 from infra.observability import log_group
-from infra.permissions import DEFAULT_SIZING, OBJECT_ACTIONS, SIZING, TABLE_ACTIONS
+from infra.permissions import DEFAULT_SIZING, OBJECT_ACTIONS, QUERIES_INDEXES, SIZING, TABLE_ACTIONS
 from infra.storage import Storage
 
 RUNTIME = lambda_.Runtime(f"python{LAMBDA_PYTHON}", lambda_.RuntimeFamily.PYTHON)
@@ -90,7 +90,10 @@ class Functions(Construct):
     def _grant_storage(self, name: str, function: lambda_.Function) -> None:
         table = self._storage.table
         if name in TABLE_ACTIONS:
-            function.add_to_role_policy(iam.PolicyStatement(actions=TABLE_ACTIONS[name], resources=[table.table_arn]))
+            resources = [table.table_arn]
+            if name in QUERIES_INDEXES:
+                resources.append(f"{table.table_arn}/index/*")
+            function.add_to_role_policy(iam.PolicyStatement(actions=TABLE_ACTIONS[name], resources=resources))
         object_resources: list[str] = []
         for bucket_name, prefix, actions in OBJECT_ACTIONS.get(name, []):
             resource = self._storage.bucket(bucket_name).arn_for_objects(f"{prefix}*")
@@ -105,6 +108,13 @@ class Functions(Construct):
                 policy,
                 f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/{prefix}*]",
                 f"Object access is scoped to the {prefix} prefix of one bucket, whose keys are generated per object.",
+            )
+        if name in QUERIES_INDEXES:
+            logical_id = stack.resolve(stack.get_logical_id(self._storage.table.node.default_child))  # type: ignore[arg-type]
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/index/*]",
+                "Lists query every list index of Carton's one table (by account, user, state, type, asset).",
             )
         acknowledge(
             policy,

@@ -4,37 +4,46 @@ from __future__ import annotations
 
 from carton.schema import ARCHIVES_PREFIX, ASSETS_PREFIX, UPLOADS_PREFIX
 
+# Transactions need no action of their own: each item needs its Put/Update/Delete.
+_READ = ["dynamodb:GetItem"]
+_STATE_CHANGE = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
 TABLE_ACTIONS: dict[str, list[str]] = {
-    "authorizer": ["dynamodb:GetItem"],
+    "authorizer": _READ,
     "create_download": [
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-    ],
-    "get_download": ["dynamodb:GetItem"],
-    "download_file": ["dynamodb:GetItem"],
-    "workflow_prepare": [
-        "dynamodb:UpdateItem",
-        "dynamodb:BatchGetItem",
         "dynamodb:BatchWriteItem",
-    ],
-    "workflow_package": [
-        "dynamodb:GetItem",
         "dynamodb:Query",
+    ],
+    "list_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
+    "get_download": _READ,
+    "delete_download": [
+        "dynamodb:GetItem",
+        "dynamodb:DeleteItem",
         "dynamodb:UpdateItem",
+        "dynamodb:Query",
         "dynamodb:BatchWriteItem",
     ],
-    "workflow_complete": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-    "workflow_fail": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    "download_file": _READ,
+    "list_targets": ["dynamodb:GetItem", "dynamodb:Query"],
+    "get_target": _READ,
+    "workflow_prepare": [*_STATE_CHANGE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
+    "workflow_package": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
+    "workflow_complete": _STATE_CHANGE,
+    "workflow_fail": _STATE_CHANGE,
     "ingest_upload": ["dynamodb:PutItem"],
-    "archive_removed": ["dynamodb:UpdateItem"],
+    "archive_removed": _STATE_CHANGE,
 }
+# Functions that query the list indexes (table ARN + /index/*).
+QUERIES_INDEXES = ("list_downloads",)
 
 # function -> [(bucket, key prefix, actions)]; HeadObject is covered by s3:GetObject,
 # the multipart calls (create, upload part, complete) by s3:PutObject.
 OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "download_file": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
+    "delete_download": [("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload", "s3:DeleteObject"])],
     "workflow_package": [
         ("assets", ASSETS_PREFIX, ["s3:GetObject"]),
         ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:AbortMultipartUpload"]),
@@ -47,8 +56,11 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     ],
 }
 
-# Functions that start the packaging workflow.
-STARTS_WORKFLOW = ("create_download",)
+# What functions may do to executions of the packaging workflow.
+WORKFLOW_ACTIONS: dict[str, list[str]] = {
+    "create_download": ["states:StartExecution"],
+    "delete_download": ["states:StopExecution"],
+}
 
 # Memory (MB) and timeout (s) where the default (256 MB, 29 s: API Gateway's limit) won't do.
 SIZING: dict[str, tuple[int, int]] = {

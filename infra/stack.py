@@ -13,7 +13,7 @@ from infra.definition import placeholders
 from infra.functions import Functions
 from infra.nag import acknowledge
 from infra.observability import Observability
-from infra.permissions import STARTS_WORKFLOW
+from infra.permissions import WORKFLOW_ACTIONS
 from infra.storage import Storage
 from infra.triggers import Triggers
 from infra.workflow import Workflow
@@ -45,8 +45,8 @@ class CartonStack(cdk.Stack):
         by_name = {name: functions.add(name) for name in names}
 
         workflow = Workflow(self, "Workflow", functions=by_name)
-        for name in STARTS_WORKFLOW:
-            workflow.state_machine.grant_start_execution(by_name[name])
+        for name, actions in WORKFLOW_ACTIONS.items():
+            workflow.grant(by_name[name], actions)
             by_name[name].add_environment(config.ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn)
         api = Api(self, "Api", functions=by_name, authorizer_function=by_name[AUTHORIZER])
         triggers = Triggers(self, "Triggers", storage=storage, functions=by_name)

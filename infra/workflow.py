@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
@@ -41,3 +42,26 @@ class Workflow(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "CloudWatch Logs delivery and X-Ray do not support resource-level permissions (Resource::*).",
         )
+
+    def grant(self, function: lambda_.Function, actions: list[str]) -> None:
+        """Start (on the state machine) or stop (on its executions) packaging runs."""
+        machine = self.state_machine
+        executions = cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{machine.state_machine_name}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        on_executions = [action for action in actions if action != "states:StartExecution"]
+        if "states:StartExecution" in actions:
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[machine.state_machine_arn])
+            )
+        if on_executions:
+            function.add_to_role_policy(iam.PolicyStatement(actions=on_executions, resources=[executions]))
+            acknowledge(
+                function.role.node.find_child("DefaultPolicy") if function.role else function,
+                "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                f"execution:<{cdk.Stack.of(self).resolve(cdk.Stack.of(self).get_logical_id(machine.node.default_child))}.Name>:*]",  # type: ignore[arg-type]
+                "Executions are named after downloads; any of this one state machine's may be stopped.",
+            )

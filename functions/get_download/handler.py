@@ -1,9 +1,9 @@
-"""GET /api/v1/downloads/{download_id} — state, progress and links of one download."""
+"""GET /api/v1/downloads/{download_id} — state, progress and links; ETag and 304."""
 
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads import readable_download, representation
-from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
+from carton.http import api_handler, api_resolver, base_url, cacheable_response, principal, route_of
 from carton.store import Store
 
 app = api_resolver()
@@ -12,7 +12,8 @@ app = api_resolver()
 @app.get(route_of("get_download").resolver_path)
 def get_download(download_id: str) -> Response[str]:
     download = readable_download(principal(app), download_id, Store())
-    return json_response(200, representation(download, base_url(app)).model_dump(mode="json"))
+    body = representation(download, base_url(app)).model_dump(mode="json")
+    return cacheable_response(app, body, download.updated_at)
 
 
 lambda_handler = api_handler(app)

@@ -18,6 +18,7 @@ from carton.routes import ROUTES, http_functions
 from carton.schema import S3_FEEDS, TABLE_INDEXES, TABLE_KEYS
 from infra.bundling import LAMBDA_PYTHON
 from infra.definition import placeholders
+from infra.permissions import WORKFLOW_ACTIONS
 from infra.stack import CartonStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +101,7 @@ def test_one_function_per_folder_on_both_layers_with_the_right_runtime(synthesiz
     starting = [
         f for f in functions.values() if config.ENV_STATE_MACHINE in f["Properties"]["Environment"]["Variables"]
     ]
-    assert len(starting) == 1
+    assert len(starting) == len(WORKFLOW_ACTIONS)
 
 
 def test_api_methods_come_from_the_route_table(synthesized: tuple[Template, Path]) -> None:

@@ -16,6 +16,8 @@ ENV_ARCHIVES_BUCKET = "CARTON_ARCHIVES_BUCKET"
 ENV_STATE_MACHINE = "CARTON_STATE_MACHINE_ARN"
 ENV_ARCHIVE_EXPIRY_DAYS = "CARTON_ARCHIVE_EXPIRY_DAYS"
 ENV_PUBLIC_BASE_URL = "CARTON_PUBLIC_BASE_URL"
+# Signs list cursors (tamper-evident paging links).
+ENV_CURSOR_KEY = "CARTON_CURSOR_KEY"
 
 DEFAULT_ARCHIVE_EXPIRY_DAYS = 7
 # Presigned archive links are handed out per request, so they can be short-lived.
@@ -30,6 +32,7 @@ class Settings:
     state_machine_arn: str
     archive_expiry_days: int
     public_base_url: str | None
+    cursor_key: bytes
 
 
 @lru_cache(maxsize=1)
@@ -41,4 +44,6 @@ def settings() -> Settings:
         state_machine_arn=os.environ.get(ENV_STATE_MACHINE, ""),
         archive_expiry_days=int(os.environ.get(ENV_ARCHIVE_EXPIRY_DAYS, DEFAULT_ARCHIVE_EXPIRY_DAYS)),
         public_base_url=os.environ.get(ENV_PUBLIC_BASE_URL) or None,
+        # Without a configured key (tests), cursors are still checksummed, just not secret.
+        cursor_key=(os.environ.get(ENV_CURSOR_KEY) or f"carton:{os.environ[ENV_TABLE]}").encode(),
     )

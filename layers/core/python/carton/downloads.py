@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from urllib.parse import quote
 
+from botocore.exceptions import ClientError
+
 from carton import aws
 from carton.archive import safe_entry_name
 from carton.config import PRESIGNED_URL_TTL_SECONDS, settings
-from carton.errors import Forbidden, Gone, NotFound, ValidationFailed
+from carton.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from carton.models import (
     CreateDownloadRequest,
     Download,
@@ -20,11 +23,13 @@ from carton.models import (
     Principal,
     Role,
     Target,
+    TargetOut,
 )
 from carton.routes import API_PREFIX
 from carton.store import Store
 
 _LISTED_UNKNOWN_IDS = 20
+_DELETE_ATTEMPTS = 3
 
 
 def zip_filename_for(requested: str | None, name: str | None, download_id: str) -> str:
@@ -158,3 +163,48 @@ def archive_link(principal: Principal, download_id: str, store: Store) -> str:
         },
         ExpiresIn=PRESIGNED_URL_TTL_SECONDS,
     )
+
+
+def target_representation(target: Target, download_url: str) -> TargetOut:
+    return TargetOut(
+        asset_id=target.asset_id,
+        url=f"{download_url}/targets/{target.asset_id}",
+        position=target.position,
+        rendition=target.rendition,
+        path=target.path,
+        size=target.size,
+        crc32=None if target.crc32 is None else f"{target.crc32:08x}",
+        sha256=target.sha256,
+        state=target.state,
+        reason=target.reason,
+    )
+
+
+def delete_download(principal: Principal, download_id: str, store: Store) -> None:
+    """Stop its workflow, forget it, and remove its archive and any unfinished upload."""
+    for attempt in range(_DELETE_ATTEMPTS):
+        download = readable_download(principal, download_id, store)
+        if download.state in (DownloadState.PENDING, DownloadState.PACKAGING):
+            _stop_workflow(download_id)
+        try:
+            store.delete_download(download)
+            break
+        except Conflict:
+            if attempt == _DELETE_ATTEMPTS - 1:
+                raise  # the workflow kept moving it; the client may try again
+    s3, bucket = aws.s3(), settings().archives_bucket
+    if download.upload_id and download.archive_key:
+        with contextlib.suppress(ClientError):  # already completed or aborted
+            s3.abort_multipart_upload(Bucket=bucket, Key=download.archive_key, UploadId=download.upload_id)
+    if download.archive_key:
+        s3.delete_object(Bucket=bucket, Key=download.archive_key)
+
+
+def _stop_workflow(download_id: str) -> None:
+    try:
+        aws.stepfunctions().stop_execution(
+            executionArn=execution_arn(download_id), error="DownloadDeleted", cause="deleted by the client"
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "ValidationException"):
+            raise

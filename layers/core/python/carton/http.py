@@ -175,3 +175,10 @@ def cacheable_response(app: APIGatewayRestResolver, body: Any, last_modified: da
     return Response(
         status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=payload, headers=headers
     )
+
+
+def query_parameters(app: APIGatewayRestResolver) -> dict[str, str]:
+    """Query parameters, the last value winning when one is repeated."""
+    multi = app.current_event.multi_value_query_string_parameters or {}
+    single = app.current_event.query_string_parameters or {}
+    return {**single, **{name: values[-1] for name, values in multi.items() if values}}

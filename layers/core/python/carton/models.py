@@ -230,3 +230,16 @@ class DownloadOut(BaseModel):
 class ErrorBody(BaseModel):
     message: str
     errors: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class TargetOut(BaseModel):
+    asset_id: str
+    url: str
+    position: int
+    rendition: str
+    path: str | None
+    size: int | None
+    crc32: str | None  # 8 hex digits, as zip tools print it
+    sha256: str | None
+    state: TargetState
+    reason: str | None

@@ -35,12 +35,18 @@ class Route:
         return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
 
 
+_DOWNLOAD = f"{API_PREFIX}/downloads/{{download_id}}"
+
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API_PREFIX}/health", "health", authorized=False),
+    Route("GET", f"{API_PREFIX}/downloads", "list_downloads"),
     Route("POST", f"{API_PREFIX}/downloads", "create_download"),
-    Route("GET", f"{API_PREFIX}/downloads/{{download_id}}", "get_download"),
-    Route("GET", f"{API_PREFIX}/downloads/{{download_id}}/download", "download_file"),
-    Route("GET", f"{API_PREFIX}/downloads/{{download_id}}/file", "download_file"),
+    Route("GET", _DOWNLOAD, "get_download"),
+    Route("DELETE", _DOWNLOAD, "delete_download"),
+    Route("GET", f"{_DOWNLOAD}/download", "download_file"),
+    Route("GET", f"{_DOWNLOAD}/file", "download_file"),
+    Route("GET", f"{_DOWNLOAD}/targets", "list_targets"),
+    Route("GET", f"{_DOWNLOAD}/targets/{{asset_id}}", "get_target"),
 )
 
 

@@ -60,7 +60,7 @@ def _account(account_id: str) -> str:
     return f"ACCOUNT#{account_id}"
 
 
-def _download_key(account_id: str, download_id: str) -> dict[str, str]:
+def download_key(account_id: str, download_id: str) -> dict[str, str]:
     return {PK: _account(account_id), SK: f"DOWNLOAD#{download_id}"}
 
 
@@ -70,6 +70,13 @@ def _asset_key(account_id: str, asset_id: str) -> dict[str, str]:
 
 def _counters_key(account_id: str) -> dict[str, str]:
     return {PK: _account(account_id), SK: "COUNTERS"}
+
+
+TARGET_PREFIX = "TARGET#"
+
+
+def targets_partition(account_id: str, download_id: str) -> str:
+    return f"{_account(account_id)}#DOWNLOAD#{download_id}"
 
 
 def list_sort_key(created_at: datetime, download_id: str) -> str:
@@ -234,7 +241,7 @@ class Store:
         self.put_targets(download, targets)
         item = _item(
             download,
-            **_download_key(download.account_id, download.download_id),
+            **download_key(download.account_id, download.download_id),
             **_download_index_keys(download, download.state),
         )
         try:
@@ -259,7 +266,7 @@ class Store:
             raise
 
     def get_download(self, account_id: str, download_id: str) -> Download:
-        item = self.table.get_item(Key=_download_key(account_id, download_id), ConsistentRead=True).get("Item")
+        item = self.table.get_item(Key=download_key(account_id, download_id), ConsistentRead=True).get("Item")
         if item is None:
             raise NotFound("Download not found", {"download_id": [f"no download {download_id!r}"]})
         return record_of(Download, item)
@@ -298,7 +305,7 @@ class Store:
         names, values, expression, condition = self._update_parts(allowed, {"updated_at": utcnow(), **changes})
         try:
             response = self.table.update_item(
-                Key=_download_key(account_id, download_id),
+                Key=download_key(account_id, download_id),
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
@@ -325,7 +332,7 @@ class Store:
                     {
                         "Update": {
                             "TableName": self.table.name,
-                            "Key": _download_key(current.account_id, current.download_id),
+                            "Key": download_key(current.account_id, current.download_id),
                             "UpdateExpression": expression,
                             "ConditionExpression": condition,
                             "ExpressionAttributeNames": names,
@@ -378,7 +385,7 @@ class Store:
                     {
                         "Delete": {
                             "TableName": self.table.name,
-                            "Key": _download_key(download.account_id, download.download_id),
+                            "Key": download_key(download.account_id, download.download_id),
                             "ConditionExpression": "#state = :state",
                             "ExpressionAttributeNames": {"#state": "state"},
                             "ExpressionAttributeValues": {":state": download.state.value},
@@ -406,7 +413,7 @@ class Store:
 
     def query_index(
         self,
-        index: Index,
+        index: Index | None,
         partition: str,
         *,
         forward: bool,
@@ -415,21 +422,20 @@ class Store:
         limit: int,
         start: dict[str, Any] | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One page of a list index, between sort keys `lower` and `upper` (inclusive)."""
-        condition: ConditionBase = Key(index.keys.partition_key).eq(partition)
-        sort = Key(LIST_SORT_KEY)
+        """One page of a list index (or, with index None, of the table itself), between
+        sort keys `lower` and `upper` (inclusive)."""
+        partition_key, sort_key = (index.keys.partition_key, index.keys.sort_key) if index else (PK, SK)
+        condition: ConditionBase = Key(partition_key).eq(partition)
+        sort = Key(sort_key)
         if lower is not None and upper is not None:
             condition &= sort.between(lower, upper)
         elif lower is not None:
             condition &= sort.gte(lower)
         elif upper is not None:
             condition &= sort.lte(upper)
-        query: dict[str, Any] = {
-            "IndexName": index.name,
-            "KeyConditionExpression": condition,
-            "ScanIndexForward": forward,
-            "Limit": limit,
-        }
+        query: dict[str, Any] = {"KeyConditionExpression": condition, "ScanIndexForward": forward, "Limit": limit}
+        if index is not None:
+            query["IndexName"] = index.name
         if start:
             query["ExclusiveStartKey"] = start
         response = self.table.query(**query)
@@ -457,8 +463,8 @@ class Store:
         """Every target of a download, in archive order."""
         found: list[Target] = []
         query: dict[str, Any] = {
-            "KeyConditionExpression": Key(PK).eq(f"{_account(account_id)}#DOWNLOAD#{download_id}")
-            & Key(SK).begins_with("TARGET#"),
+            "KeyConditionExpression": Key(PK).eq(targets_partition(account_id, download_id))
+            & Key(SK).begins_with(TARGET_PREFIX),
         }
         while True:
             response = self.table.query(**query)
@@ -481,4 +487,4 @@ class Store:
 
     @staticmethod
     def _target_key(account_id: str, download_id: str, asset_id: str) -> dict[str, str]:
-        return {PK: f"{_account(account_id)}#DOWNLOAD#{download_id}", SK: f"TARGET#{asset_id}"}
+        return {PK: targets_partition(account_id, download_id), SK: f"{TARGET_PREFIX}{asset_id}"}

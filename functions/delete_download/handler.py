@@ -1,0 +1,18 @@
+"""DELETE /api/v1/downloads/{download_id} — stop, forget, remove the archive. 204."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from carton.downloads import delete_download
+from carton.http import api_handler, api_resolver, no_content, principal, route_of
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.delete(route_of("delete_download", "DELETE").resolver_path)
+def delete(download_id: str) -> Response[str]:
+    delete_download(principal(app), download_id, Store())
+    return no_content()
+
+
+lambda_handler = api_handler(app)

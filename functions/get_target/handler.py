@@ -1,0 +1,22 @@
+"""GET /api/v1/downloads/{download_id}/targets/{asset_id} — one asset's place in the archive."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from carton.downloads import readable_download, target_representation
+from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
+from carton.routes import API_PREFIX
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.get(route_of("get_target").resolver_path)
+def target(download_id: str, asset_id: str) -> Response[str]:
+    store = Store()
+    download = readable_download(principal(app), download_id, store)
+    found = store.get_target(download.account_id, download_id, asset_id)
+    url = f"{base_url(app)}{API_PREFIX}/downloads/{download_id}"
+    return json_response(200, target_representation(found, url).model_dump(mode="json"))
+
+
+lambda_handler = api_handler(app)
