@@ -33,6 +33,11 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "workflow_package": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
     "workflow_complete": _STATE_CHANGE,
     "workflow_fail": _STATE_CHANGE,
+    "list_users": ["dynamodb:GetItem", "dynamodb:Query"],
+    "get_user": _READ,
+    "create_user": ["dynamodb:PutItem"],
+    "create_token": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    "delete_token": ["dynamodb:GetItem", "dynamodb:DeleteItem"],
     "ingest_upload": ["dynamodb:PutItem"],
     "archive_removed": _STATE_CHANGE,
 }

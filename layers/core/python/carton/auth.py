@@ -12,7 +12,7 @@ import secrets
 from typing import Any
 
 from carton.errors import Unauthorized
-from carton.models import Principal, Role, User
+from carton.models import Principal, Role, TokenRecord, User
 from carton.store import Store
 
 TOKEN_PREFIX = "ctn_"  # noqa: S105 (a prefix that makes keys recognisable, not a secret)
@@ -47,19 +47,31 @@ def authenticate(header: str | None, store: Store) -> Principal:
 
 
 def issue_token(
-    store: Store, user: User, token: str | None = None, download_types: tuple[str, ...] | None = None
-) -> tuple[Principal, str]:
+    store: Store,
+    user: User,
+    token: str | None = None,
+    download_types: tuple[str, ...] | None = None,
+    name: str | None = None,
+) -> tuple[TokenRecord, str]:
     """Store a new key for `user`; the secret is returned once and never stored."""
     secret = token or new_token()
+    record = TokenRecord(
+        account_id=user.account_id,
+        token_id=secrets.token_hex(8),
+        token_hash=token_hash(secret),
+        user_id=user.user_id,
+        name=name,
+        download_types=download_types,
+    )
     principal = Principal(
         account_id=user.account_id,
         user_id=user.user_id,
         role=user.role,
-        token_id=secrets.token_hex(8),
+        token_id=record.token_id,
         download_types=download_types,
     )
-    store.put_token(token_hash(secret), principal)
-    return principal, secret
+    store.put_token(record.token_hash, principal, record)
+    return record, secret
 
 
 def create_account(store: Store, account_id: str, admin_email: str, token: str | None = None) -> tuple[User, str]:

@@ -243,3 +243,54 @@ class TargetOut(BaseModel):
     sha256: str | None
     state: TargetState
     reason: str | None
+
+
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
+DownloadType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class CreateUserRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
+    role: Role = Role.MEMBER
+
+
+class UserOut(BaseModel):
+    id: str
+    url: str
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class TokenRecord(BaseModel):
+    """What an admin can see about a key: never the secret, only a reference to its hash."""
+
+    account_id: str
+    token_id: str
+    token_hash: str
+    user_id: str
+    name: str | None = None
+    download_types: tuple[str, ...] | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CreateTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str | None = Field(default=None, min_length=1, max_length=64, description="default: the caller")
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    download_types: list[DownloadType] | None = Field(
+        default=None, min_length=1, max_length=20, description="limit the key to these download types"
+    )
+
+
+class TokenOut(BaseModel):
+    id: str
+    url: str
+    user_id: str
+    name: str | None
+    download_types: list[str] | None
+    created_at: datetime
+    token: str | None = Field(default=None, description="the secret; shown once, when the key is created")

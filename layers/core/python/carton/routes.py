@@ -47,6 +47,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{_DOWNLOAD}/file", "download_file"),
     Route("GET", f"{_DOWNLOAD}/targets", "list_targets"),
     Route("GET", f"{_DOWNLOAD}/targets/{{asset_id}}", "get_target"),
+    Route("GET", f"{API_PREFIX}/account/users", "list_users"),
+    Route("POST", f"{API_PREFIX}/account/users", "create_user"),
+    Route("GET", f"{API_PREFIX}/account/users/{{user_id}}", "get_user"),
+    Route("POST", f"{API_PREFIX}/account/tokens", "create_token"),
+    Route("DELETE", f"{API_PREFIX}/account/tokens/{{token_id}}", "delete_token"),
 )
 
 

@@ -29,6 +29,7 @@ from carton.models import (
     Principal,
     Progress,
     Target,
+    TokenRecord,
     User,
     utcnow,
 )
@@ -73,6 +74,11 @@ def _counters_key(account_id: str) -> dict[str, str]:
 
 
 TARGET_PREFIX = "TARGET#"
+USER_PREFIX = "USER#"
+
+
+def account_partition(account_id: str) -> str:
+    return _account(account_id)
 
 
 def targets_partition(account_id: str, download_id: str) -> str:
@@ -190,7 +196,34 @@ class Store:
         self.table.put_item(Item={PK: _account(account_id), SK: "ACCOUNT", "account_id": account_id, "name": name})
 
     def put_user(self, user: User) -> None:
-        self.table.put_item(Item=_item(user, **{PK: _account(user.account_id), SK: f"USER#{user.user_id}"}))
+        """The user and a marker that keeps e-mail addresses unique within the account."""
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": _item(user, **{PK: _account(user.account_id), SK: f"USER#{user.user_id}"}),
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": {
+                                PK: _account(user.account_id),
+                                SK: f"EMAIL#{user.email.casefold()}",
+                                "user_id": user.user_id,
+                            },
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                raise Conflict("That user exists already", {"email": ["already used in this account"]}) from error
+            raise
 
     def get_user(self, account_id: str, user_id: str) -> User:
         item = self.table.get_item(Key={PK: _account(account_id), SK: f"USER#{user_id}"}).get("Item")
@@ -198,9 +231,42 @@ class Store:
             raise NotFound("User not found", {"user_id": [f"no user {user_id!r}"]})
         return record_of(User, item)
 
-    def put_token(self, token_hash: str, principal: Principal) -> None:
-        self.table.put_item(
-            Item=_item(principal, **{PK: f"TOKEN#{token_hash}", SK: "TOKEN"}),
+    def put_token(self, token_hash: str, principal: Principal, record: TokenRecord) -> None:
+        """The key (by hash, for the authorizer) and its record (by id, for admins)."""
+        self.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": _item(principal, **{PK: f"TOKEN#{token_hash}", SK: "TOKEN"}),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": self.table.name,
+                        "Item": _item(record, **{PK: _account(record.account_id), SK: f"TOKENREF#{record.token_id}"}),
+                    }
+                },
+            ]
+        )
+
+    def get_token(self, account_id: str, token_id: str) -> TokenRecord:
+        item = self.table.get_item(Key={PK: _account(account_id), SK: f"TOKENREF#{token_id}"}).get("Item")
+        if item is None:
+            raise NotFound("Token not found", {"token_id": [f"no key {token_id!r} in this account"]})
+        return record_of(TokenRecord, item)
+
+    def delete_token(self, record: TokenRecord) -> None:
+        self.client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": self.table.name, "Key": {PK: f"TOKEN#{record.token_hash}", SK: "TOKEN"}}},
+                {
+                    "Delete": {
+                        "TableName": self.table.name,
+                        "Key": {PK: _account(record.account_id), SK: f"TOKENREF#{record.token_id}"},
+                    }
+                },
+            ]
         )
 
     def principal_for_token_hash(self, token_hash: str) -> Principal | None:

@@ -1,0 +1,23 @@
+"""POST /api/v1/account/tokens (admins) — a new API key; its secret is shown this once."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from carton.accounts import create_token, token_representation
+from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
+from carton.models import CreateTokenRequest
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.post(route_of("create_token", "POST").resolver_path)
+def create(request: Annotated[CreateTokenRequest, Body()]) -> Response[str]:
+    record, secret = create_token(principal(app), request, Store())
+    body = token_representation(record, base_url(app), secret)
+    return json_response(201, body.model_dump(mode="json"), {"Location": body.url, "Cache-Control": "no-store"})
+
+
+lambda_handler = api_handler(app)

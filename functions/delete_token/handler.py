@@ -1,0 +1,21 @@
+"""DELETE /api/v1/account/tokens/{token_id} (admins) — revoke a key. 204.
+
+The authorizer caches answers for a minute (infra.api.AUTHORIZER_CACHE_SECONDS), so a
+revoked key may work for up to that long."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from carton.accounts import delete_token
+from carton.http import api_handler, api_resolver, no_content, principal, route_of
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.delete(route_of("delete_token", "DELETE").resolver_path)
+def delete(token_id: str) -> Response[str]:
+    delete_token(principal(app), token_id, Store())
+    return no_content()
+
+
+lambda_handler = api_handler(app)

@@ -1,0 +1,18 @@
+"""GET /api/v1/account/users/{user_id}."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from carton.accounts import user_representation, visible_user
+from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.get(route_of("get_user").resolver_path)
+def user(user_id: str) -> Response[str]:
+    found = visible_user(principal(app), user_id, Store())
+    return json_response(200, user_representation(found, base_url(app)).model_dump(mode="json"))
+
+
+lambda_handler = api_handler(app)

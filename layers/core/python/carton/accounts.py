@@ -1,0 +1,110 @@
+"""Users and API keys of an account. Admins manage them; members see themselves."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from carton.auth import issue_token
+from carton.errors import Forbidden, ValidationFailed
+from carton.listing import ListPlan, Phase, count_by_walking, page_links, read_page
+from carton.models import (
+    CreateTokenRequest,
+    CreateUserRequest,
+    Principal,
+    Role,
+    TokenOut,
+    TokenRecord,
+    User,
+    UserOut,
+)
+from carton.paging import Cursor, Position, encode_cursor, envelope, fingerprint, link, parse_page_request
+from carton.routes import API_PREFIX
+from carton.schema import TABLE_KEYS
+from carton.store import USER_PREFIX, Store, account_partition, record_of
+
+
+def require_admin(principal: Principal) -> None:
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("Only account admins may do this", {"role": ["admin required"]})
+
+
+def user_url(base: str, user_id: str) -> str:
+    return f"{base}{API_PREFIX}/account/users/{user_id}"
+
+
+def user_representation(user: User, base: str) -> UserOut:
+    return UserOut(
+        id=user.user_id, url=user_url(base, user.user_id), email=user.email, role=user.role, created_at=user.created_at
+    )
+
+
+def visible_user(principal: Principal, user_id: str, store: Store) -> User:
+    if principal.role is not Role.ADMIN and user_id != principal.user_id:
+        raise Forbidden("Members may only see themselves", {"user_id": ["not you"]})
+    return store.get_user(principal.account_id, user_id)
+
+
+def list_users(
+    principal: Principal, parameters: Mapping[str, str], store: Store, cursor_key: bytes, url: str
+) -> tuple[dict[str, Any], list[User]]:
+    if principal.role is not Role.ADMIN:
+        me = store.get_user(principal.account_id, principal.user_id)
+        return envelope(1, None, None, []), [me]
+    print_ = fingerprint(account=principal.account_id, list="users")
+    request = parse_page_request(parameters, cursor_key, print_)
+    plan = ListPlan(
+        phases=(Phase(((None, account_partition(principal.account_id)),)),),
+        ascending=True,
+        lower=USER_PREFIX,
+        upper=USER_PREFIX + "\uffff",
+        sort_attribute=TABLE_KEYS.sort_key,
+    )
+    page = read_page(store, plan, request)
+    total = request.cursor.count if request.cursor and request.cursor.count is not None else None
+    if total is None:
+        total, _ = count_by_walking(store, plan)
+
+    def cursor_link(position: Position, backwards: bool) -> str:
+        return link(
+            url, parameters, encode_cursor(Cursor(position, backwards, print_, total), cursor_key), request.limit
+        )
+
+    next_link, previous_link = page_links(page, request, cursor_link)
+    return envelope(total, next_link, previous_link, []), [record_of(User, item) for item in page.items]
+
+
+def create_user(principal: Principal, request: CreateUserRequest, store: Store) -> User:
+    require_admin(principal)
+    user = User(
+        account_id=principal.account_id, user_id="u" + secrets.token_hex(6), email=request.email, role=request.role
+    )
+    store.put_user(user)
+    return user
+
+
+def token_representation(record: TokenRecord, base: str, secret: str | None = None) -> TokenOut:
+    return TokenOut(
+        id=record.token_id,
+        url=f"{base}{API_PREFIX}/account/tokens/{record.token_id}",
+        user_id=record.user_id,
+        name=record.name,
+        download_types=list(record.download_types) if record.download_types is not None else None,
+        created_at=record.created_at,
+        token=secret,
+    )
+
+
+def create_token(principal: Principal, request: CreateTokenRequest, store: Store) -> tuple[TokenRecord, str]:
+    require_admin(principal)
+    user = store.get_user(principal.account_id, request.user_id or principal.user_id)
+    types = request.download_types
+    if types is not None and len(set(types)) != len(types):
+        raise ValidationFailed("Repeated download types", {"download_types": ["each type once"]})
+    return issue_token(store, user, download_types=tuple(types) if types else None, name=request.name)
+
+
+def delete_token(principal: Principal, token_id: str, store: Store) -> None:
+    require_admin(principal)
+    store.delete_token(store.get_token(principal.account_id, token_id))
