@@ -20,6 +20,7 @@ from carton.models import (
     DownloadOut,
     DownloadState,
     Link,
+    NotifyOut,
     Principal,
     Role,
     Target,
@@ -65,6 +66,8 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
         layout=request.layout,
         download_type=request.download_type,
         asset_ids=request.asset_ids,
+        options=request.options(),
+        has_conversions=request.renditions.has_conversions,
     )
     planned = [
         Target(download_id=download_id, asset_id=asset_id, position=position)
@@ -121,8 +124,15 @@ def representation(download: Download, base_url: str) -> DownloadOut:
         complete=finished,
         progress=download.progress,
         target_count=download.target_count,
+        has_conversions=download.has_conversions,
         assets=download.asset_ids,
         layout=download.layout,
+        culture=download.options.culture,
+        name_template=download.options.name_template,
+        renditions=download.options.renditions.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+        include_manifest=download.options.include_manifest,
+        on_missing=download.options.on_missing,
+        notify=NotifyOut(emails=download.options.notify.emails, webhook_url=download.options.notify.webhook_url),
         size=download.size,
         is_file_exists=finished,
         created_at=download.created_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -91,6 +92,119 @@ class DownloadError(BaseModel):
 Layout = Literal["flat", "folders"]
 
 
+MediaGroup = Literal["image", "video", "document", "other"]
+NamedRendition = Literal["original", "preview", "thumbnail"]
+NAME_TEMPLATE_FIELDS = ("filename", "stem", "ext", "key", "title", "position")
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
+MAX_NOTIFY_EMAILS = 20
+
+
+class Conversion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["jpeg", "png", "webp"]
+    max_width: int | None = Field(default=None, ge=1, le=20_000)
+    max_height: int | None = Field(default=None, ge=1, le=20_000)
+    quality: int | None = Field(default=None, ge=1, le=100)
+
+
+class RenditionSpec(BaseModel):
+    """Either a named rendition or a conversion."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rendition: NamedRendition | None = None
+    conversion: Conversion | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RenditionSpec:
+        if (self.rendition is None) == (self.conversion is None):
+            raise ValueError("give exactly one of rendition or conversion")
+        return self
+
+    @property
+    def is_original(self) -> bool:
+        return self.rendition == "original"
+
+    def label(self) -> str:
+        if self.conversion is None:
+            return str(self.rendition)
+        c = self.conversion
+        size = f" {c.max_width or ''}x{c.max_height or ''}" if c.max_width or c.max_height else ""
+        return f"{c.format}{size}" + (f" q{c.quality}" if c.quality else "")
+
+
+ORIGINAL = RenditionSpec(rendition="original")
+
+
+class Renditions(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    global_: dict[MediaGroup, RenditionSpec] = Field(default_factory=dict, alias="global")
+    individual: dict[str, RenditionSpec] = Field(default_factory=dict)
+
+    def for_asset(self, asset_id: str, group: MediaGroup) -> RenditionSpec:
+        return self.individual.get(asset_id) or self.global_.get(group) or ORIGINAL
+
+    @property
+    def has_conversions(self) -> bool:
+        specs = [*self.global_.values(), *self.individual.values()]
+        return any(spec.conversion is not None for spec in specs)
+
+
+class Notify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    emails: list[Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN)]] = Field(
+        default_factory=list, max_length=MAX_NOTIFY_EMAILS
+    )
+    webhook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https://[^\s/?#]+[^\s]*$")
+    # Shared with the receiver, which checks X-Carton-Signature with it; never shown back.
+    webhook_secret: str | None = Field(default=None, min_length=16, max_length=256, repr=False)
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> Notify:
+        if (self.webhook_url is None) != (self.webhook_secret is None):
+            raise ValueError("webhook_url and webhook_secret go together")
+        if len({email.casefold() for email in self.emails}) != len(self.emails):
+            raise ValueError("each e-mail address once")
+        return self
+
+
+class DownloadOptions(BaseModel):
+    """How a download is packaged and announced; stored with the download."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    renditions: Renditions = Field(default_factory=Renditions)
+    name_template: str = Field(
+        default="{filename}",
+        min_length=1,
+        max_length=MAX_NAME_LENGTH,
+        description="archive path of each file; fields: " + ", ".join("{" + f + "}" for f in NAME_TEMPLATE_FIELDS),
+    )
+    culture: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+    notify: Notify = Field(default_factory=Notify)
+    include_manifest: bool = True
+    on_missing: Literal["skip", "fail"] = "skip"
+
+    @field_validator("name_template")
+    @classmethod
+    def _known_fields(cls, template: str) -> str:
+        try:
+            parts = list(string.Formatter().parse(template))
+        except ValueError as error:
+            raise ValueError(f"not a template: {error}") from error
+        for _, field, spec, conversion in parts:
+            if field is None:
+                continue
+            if field not in NAME_TEMPLATE_FIELDS or spec or conversion:
+                raise ValueError(
+                    f"unknown field {{{field}}}; use " + ", ".join("{" + f + "}" for f in NAME_TEMPLATE_FIELDS)
+                )
+        return template
+
+
 class Download(BaseModel):
     account_id: str
     download_id: str
@@ -112,6 +226,10 @@ class Download(BaseModel):
     updated_at: datetime = Field(default_factory=utcnow)
     completed_at: datetime | None = None
     expires_at: datetime | None = None
+    options: DownloadOptions = Field(default_factory=DownloadOptions)
+    has_conversions: bool = False
+    # Notification channels already served, so a retried notification repeats none.
+    notified: list[str] = Field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -147,9 +265,7 @@ class Target(BaseModel):
 AssetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-class CreateDownloadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
+class CreateDownloadRequest(DownloadOptions):
     asset_ids: list[AssetId] = Field(
         validation_alias=AliasChoices("asset_ids", "presentation_ids"),
         min_length=1,
@@ -190,6 +306,16 @@ class CreateDownloadRequest(BaseModel):
             raise ValueError("zip_filename must end in .zip")
         return value
 
+    @model_validator(mode="after")
+    def _individual_are_requested(self) -> CreateDownloadRequest:
+        strangers = sorted(set(self.renditions.individual) - set(self.asset_ids))
+        if strangers:
+            raise ValueError(f"renditions.individual names assets not in asset_ids: {', '.join(strangers[:10])}")
+        return self
+
+    def options(self) -> DownloadOptions:
+        return DownloadOptions.model_validate(self.model_dump(include=set(DownloadOptions.model_fields), by_alias=True))
+
 
 # ---- API output -----------------------------------------------------------------------
 
@@ -198,6 +324,11 @@ class Link(BaseModel):
     id: str
     email: str
     url: str
+
+
+class NotifyOut(BaseModel):
+    emails: list[str]
+    webhook_url: str | None
 
 
 class DownloadOut(BaseModel):
@@ -211,8 +342,15 @@ class DownloadOut(BaseModel):
     complete: bool
     progress: Progress
     target_count: int
+    has_conversions: bool
     assets: list[str]
     layout: Layout
+    culture: str | None
+    name_template: str
+    renditions: dict[str, Any]
+    include_manifest: bool
+    on_missing: str
+    notify: NotifyOut
     size: int | None
     is_file_exists: bool
     created_at: datetime
@@ -245,7 +383,6 @@ class TargetOut(BaseModel):
     reason: str | None
 
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
 DownloadType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 

@@ -12,6 +12,7 @@ import re
 import zlib
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import PurePosixPath
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -25,6 +26,7 @@ from carton.models import (
     Download,
     DownloadError,
     DownloadState,
+    MediaGroup,
     Progress,
     Target,
     TargetState,
@@ -35,38 +37,75 @@ from carton.schema import ARCHIVES_PREFIX
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
+_DOCUMENT_TYPES = {"application/pdf", "application/msword", "application/rtf", "application/json", "application/xml"}
 _CODED_MESSAGE = re.compile(r"^(\w+): (.*)$", re.DOTALL)
 
 
-def entry_path(download: Download, asset: Asset) -> str:
-    filename = safe_entry_name(asset.filename, fallback=asset.asset_id)
+def media_group(content_type: str) -> MediaGroup:
+    kind = content_type.split("/", 1)[0].lower()
+    if kind in ("image", "video"):
+        return "image" if kind == "image" else "video"
+    if kind == "text" or content_type.lower() in _DOCUMENT_TYPES:
+        return "document"
+    return "other"
+
+
+def entry_path(download: Download, asset: Asset, position: int) -> str:
+    """The file's path in the archive: the name template, made safe, in its folder."""
+    path = PurePosixPath(asset.filename)
+    fields = {
+        "filename": asset.filename,
+        "stem": path.stem,
+        "ext": path.suffix,
+        "key": asset.asset_id,
+        # Assets carry no translated titles yet; the file name's stem stands in.
+        "title": path.stem,
+        "position": str(position + 1),
+    }
+    filename = safe_entry_name(
+        download.options.name_template.format(**fields).replace("/", "_"), fallback=asset.asset_id
+    )
     if download.layout == "folders":
         return f"{safe_entry_name(asset.asset_id)}/{filename}"
     return filename
 
 
+def _skipped(download: Download, asset_id: str, position: int, reason: str, rendition: str = "original") -> Target:
+    return Target(
+        download_id=download.download_id,
+        asset_id=asset_id,
+        position=position,
+        rendition=rendition,
+        state=TargetState.SKIPPED,
+        reason=reason,
+    )
+
+
 def plan_targets(download: Download, assets: dict[str, Asset]) -> list[Target]:
-    """One target per requested asset, in request order, with unique safe paths."""
+    """One target per requested asset, in request order, with unique safe paths.
+
+    Raises PackagingError for a missing asset when the download says on_missing=fail.
+    """
     targets: list[Target] = []
+    missing = [asset_id for asset_id in download.asset_ids if asset_id not in assets]
+    if missing and download.options.on_missing == "fail":
+        raise PackagingError("asset_missing", f"{len(missing)} asset(s) no longer exist: {', '.join(missing[:10])}")
     for position, asset_id in enumerate(download.asset_ids):
         asset = assets.get(asset_id)
         if asset is None:
-            targets.append(
-                Target(
-                    download_id=download.download_id,
-                    asset_id=asset_id,
-                    position=position,
-                    state=TargetState.SKIPPED,
-                    reason="asset was deleted after the download was requested",
-                )
-            )
+            targets.append(_skipped(download, asset_id, position, "asset was deleted after the download was requested"))
+            continue
+        spec = download.options.renditions.for_asset(asset_id, media_group(asset.content_type))
+        if not spec.is_original:
+            reason = f"rendition {spec.label()!r} is not produced yet; only originals can be packed"
+            targets.append(_skipped(download, asset_id, position, reason, spec.label()))
             continue
         targets.append(
             Target(
                 download_id=download.download_id,
                 asset_id=asset_id,
                 position=position,
-                path=entry_path(download, asset),
+                path=entry_path(download, asset, position),
                 size=asset.size,
                 crc32=asset.crc32,
                 sha256=asset.sha256,
@@ -76,7 +115,8 @@ def plan_targets(download: Download, assets: dict[str, Asset]) -> list[Target]:
         )
     packed = [target for target in targets if target.state is TargetState.PLANNED]
     # The manifest's name is reserved: a file called manifest.json gets a counter.
-    names = unique_names([MANIFEST_NAME, *(target.path or "" for target in packed)])[1:]
+    reserved = [MANIFEST_NAME] if download.options.include_manifest else []
+    names = unique_names([*reserved, *(target.path or "" for target in packed)])[len(reserved) :]
     return [
         target.model_copy(update={"path": names.pop(0)}) if target.state is TargetState.PLANNED else target
         for target in targets
@@ -98,7 +138,8 @@ def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan
     packed = [t for t in targets if t.state is not TargetState.SKIPPED]
     manifest = manifest_bytes(download, targets)
     members = [Member(name=t.path or "", size=t.size or 0, crc32=t.crc32 or 0) for t in packed]
-    members.append(Member(name=MANIFEST_NAME, size=len(manifest), crc32=zlib.crc32(manifest)))
+    if download.options.include_manifest:
+        members.append(Member(name=MANIFEST_NAME, size=len(manifest), crc32=zlib.crc32(manifest)))
     return plan_archive(members, modified=download.created_at), manifest
 
 
