@@ -9,6 +9,7 @@ import struct
 import threading
 import zlib
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from http.server import ThreadingHTTPServer
 from typing import Any, cast
 
@@ -83,6 +84,9 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://{moto_host}:{moto_port}"
 
         functions = LocalFunctions()
+        # Bound now (its port goes into links and e-mails), served once everything is ready.
+        gateway = gateway_server(functions, self.host, self.port, access_log=self.access_log)
+        self.port = gateway.server_address[1]
         invoker = invoke_server(functions, self.host)
         self._serve(invoker)
         os.environ["AWS_ENDPOINT_URL_LAMBDA"] = f"http://{self.host}:{invoker.server_address[1]}"
@@ -97,14 +101,15 @@ class LocalStack:
                 config.ENV_CURSOR_KEY: secrets.token_urlsafe(32),
             }
         )
+        os.environ[config.ENV_PUBLIC_BASE_URL] = self.url
         config.settings.cache_clear()
         aws.reset()
+        # moto's SES, like SES itself, only sends from verified identities.
+        aws.ses().verify_email_identity(EmailAddress=parseaddr(config.settings().mail_from)[1])
         self._bootstrap()
 
         for feed in S3_FEEDS:
             QueuePoller(functions, self.resources.queues[feed.name], feed.function, self._stop).start()
-        gateway = gateway_server(functions, self.host, self.port, access_log=self.access_log)
-        self.port = gateway.server_address[1]
         self._serve(gateway)
         return self
 

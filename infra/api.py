@@ -9,7 +9,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from carton.routes import GATEWAY_ANSWERS, ROUTES
+from carton.routes import DEPLOYED_ROUTES, GATEWAY_ANSWERS
 from infra.nag import acknowledge
 from infra.observability import log_group
 
@@ -82,7 +82,7 @@ class Api(Construct):
             ],
         )
         resources: dict[str, apigw.Resource] = {}
-        for route in ROUTES:
+        for route in DEPLOYED_ROUTES:
             for path in route.resource_paths:
                 resource = self.rest_api.root.resource_for_path(path)
                 resources[path] = resource

@@ -36,7 +36,7 @@ CATCH = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILURE
 def _decorate(states: dict[str, Any]) -> None:
     for name, state in states.items():
         if state.get("Type") == "Task":
-            state.setdefault("Retry", [RETRY])
+            state["Retry"] = [*state.get("Retry", []), RETRY]
             if name != FAILURE_STATE:
                 state.setdefault("Catch", [CATCH])
         for nested in ("Iterator", "ItemProcessor"):

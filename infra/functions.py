@@ -17,14 +17,23 @@ from infra.bundling import (
 )
 from infra.nag import acknowledge
 from infra.observability import log_group
-from infra.permissions import DEFAULT_SIZING, OBJECT_ACTIONS, QUERIES_INDEXES, SIZING, TABLE_ACTIONS
+from infra.permissions import DEFAULT_SIZING, NOTIFIES, OBJECT_ACTIONS, QUERIES_INDEXES, SIZING, TABLE_ACTIONS
 from infra.storage import Storage
 
 RUNTIME = lambda_.Runtime(f"python{LAMBDA_PYTHON}", lambda_.RuntimeFamily.PYTHON)
 
 
 class Functions(Construct):
-    def __init__(self, scope: Construct, id: str, *, storage: Storage, archive_expiry_days: int) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        storage: Storage,
+        archive_expiry_days: int,
+        mail_from: str,
+        public_base_url: str | None,
+    ) -> None:
         super().__init__(scope, id)
         self._storage = storage
         runtimes = [RUNTIME]
@@ -49,6 +58,8 @@ class Functions(Construct):
             config.ENV_ASSETS_BUCKET: storage.assets.bucket_name,
             config.ENV_ARCHIVES_BUCKET: storage.archives.bucket_name,
             config.ENV_ARCHIVE_EXPIRY_DAYS: str(archive_expiry_days),
+            config.ENV_MAIL_FROM: mail_from,
+            **({config.ENV_PUBLIC_BASE_URL: public_base_url} if public_base_url else {}),
             "POWERTOOLS_SERVICE_NAME": "carton",
             "POWERTOOLS_METRICS_NAMESPACE": "Carton",
         }
@@ -84,6 +95,8 @@ class Functions(Construct):
         )
         function_logs.grant_write(role)
         self._grant_storage(name, function)
+        if name in NOTIFIES:
+            self._grant_notifications(function)
         self.by_name[name] = function
         return function
 
@@ -120,4 +133,16 @@ class Functions(Construct):
             policy,
             "AwsSolutions-IAM5[Resource::*]",
             "Only X-Ray tracing (PutTraceSegments, PutTelemetryRecords), which has no resource-level permissions.",
+        )
+
+    def _grant_notifications(self, function: lambda_.Function) -> None:
+        stack = cdk.Stack.of(self)
+        identities = stack.format_arn(service="ses", resource="identity", resource_name="*")
+        function.add_to_role_policy(iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identities]))
+        bus = stack.format_arn(service="events", resource="event-bus", resource_name="default")
+        function.add_to_role_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus]))
+        acknowledge(
+            function.role.node.find_child("DefaultPolicy") if function.role else function,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
+            "The sender identity (mail_from) is configured at deploy time and verified in SES by the deploying team.",
         )

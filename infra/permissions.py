@@ -40,7 +40,10 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "delete_token": ["dynamodb:GetItem", "dynamodb:DeleteItem"],
     "ingest_upload": ["dynamodb:PutItem"],
     "archive_removed": _STATE_CHANGE,
+    "workflow_notify": _STATE_CHANGE,
 }
+# Functions that announce downloads: SES e-mail from the configured identity, EventBridge events.
+NOTIFIES = ("workflow_notify",)
 # Functions that query the list indexes (table ARN + /index/*).
 QUERIES_INDEXES = ("list_downloads",)
 

@@ -6,7 +6,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from carton import config
-from carton.routes import http_functions
+from carton.routes import DEPLOYED_ROUTES, http_functions
 from carton.schema import S3_FEEDS
 from infra.api import Api
 from infra.definition import placeholders
@@ -35,10 +35,17 @@ class CartonStack(cdk.Stack):
             archive_expiry_days=archive_expiry_days,
             deletion_protection=deletion_protection,
         )
-        functions = Functions(self, "Functions", storage=storage, archive_expiry_days=archive_expiry_days)
+        functions = Functions(
+            self,
+            "Functions",
+            storage=storage,
+            archive_expiry_days=archive_expiry_days,
+            mail_from=str(self.node.try_get_context("mail_from") or config.DEFAULT_MAIL_FROM),
+            public_base_url=self.node.try_get_context("public_base_url"),
+        )
         names = [
             AUTHORIZER,
-            *http_functions(),
+            *http_functions(DEPLOYED_ROUTES),
             *placeholders(),
             *(feed.function for feed in S3_FEEDS),
         ]

@@ -175,3 +175,73 @@ def test_removing_the_archive_expires_the_download_through_s3_events_and_sqs(api
     gone = api.call("GET", f"/api/v1/downloads/{download['id']}/file")
     assert gone.status == 410
     assert set(gone.json()) == {"message", "errors"}
+
+
+def test_the_downloads_api_over_http(api: Api) -> None:
+    """Items 1-7, 9 and 10 of the downloads API, walked over HTTP."""
+    reply = api.call(
+        "POST",
+        "/api/v1/downloads",
+        {
+            "presentation_ids": api.asset_ids[:2],
+            "format_flat": 1,
+            "name": "Over HTTP",
+            "name_template": "{position}-{filename}",
+            "renditions": {"individual": {api.asset_ids[1]: {"rendition": "thumbnail"}}},
+            "notify": {"emails": ["ops@demo.local"]},
+        },
+        headers={"Idempotency-Key": f"walk-{uuid.uuid4().hex}"},
+    )
+    assert reply.status == 201, reply.body
+    download = wait_until_finished(api, reply.json()["id"])
+    assert download["state"] == "complete"
+    assert download["progress"]["files_skipped"] == 1
+
+    targets = api.call("GET", f"/api/v1/downloads/{download['id']}/targets?limit=1")
+    assert targets.status == 200 and targets.json()["count"] == 2 and targets.json()["next"]
+    second = api.call("GET", urlsplit(targets.json()["next"]).path + "?" + urlsplit(targets.json()["next"]).query)
+    states = {t["asset_id"]: t["state"] for t in targets.json()["results"] + second.json()["results"]}
+    assert states == {api.asset_ids[0]: "packed", api.asset_ids[1]: "skipped"}
+    one = api.call("GET", f"/api/v1/downloads/{download['id']}/targets/{api.asset_ids[0]}.json")
+    assert one.status == 200 and one.json()["path"] == f"1-{one.json()['path'][2:]}"
+
+    detail = api.call("GET", f"/api/v1/downloads/{download['id']}")
+    assert (
+        api.call("GET", f"/api/v1/downloads/{download['id']}", headers={"If-None-Match": detail.headers["etag"]}).status
+        == 304
+    )
+    xml = api.call("GET", f"/api/v1/downloads/{download['id']}.xml")
+    assert xml.status == 200 and xml.headers["content-type"].startswith("application/xml")
+    assert f"<id>{download['id']}</id>" in xml.body.decode()
+    assert api.call("GET", "/api/v1/downloads", headers={"Accept": "application/xml"}).body.startswith(b"<?xml")
+    assert api.call("GET", f"/api/v1/downloads/{download['id']}.yaml").status == 404
+
+    listed = api.call("GET", f"/api/v1/downloads.json?complete=true&uid={api.asset_ids[0]}&page_size=1000")
+    assert listed.status == 200 and download["id"] in [d["id"] for d in listed.json()["results"]]
+    assert api.call("GET", "/api/v1/downloads?page_size=1001").status == 422
+
+    users = api.call("GET", "/api/v1/account/users")
+    assert users.status == 200 and users.json()["count"] >= 1
+
+    assert api.call("DELETE", f"/api/v1/downloads/{download['id']}").status == 204
+    assert api.call("GET", f"/api/v1/downloads/{download['id']}").status == 404
+
+
+@local_only
+def test_completion_mails_land_in_the_local_outbox(api: Api) -> None:
+    reply = api.call(
+        "POST",
+        "/api/v1/downloads",
+        {"asset_ids": api.asset_ids[:1], "name": "Mailed", "notify": {"emails": ["ops@demo.local"]}},
+    )
+    wait_until_finished(api, reply.json()["id"])
+    deadline = time.monotonic() + 30
+    while True:
+        mails = api.call("GET", "/api/v1/_local/outbox").json()["results"]
+        if any(m["subject"] == "Your download “Mailed” is ready" for m in mails):
+            break
+        assert time.monotonic() < deadline, mails
+        time.sleep(0.25)
+    mail = next(m for m in mails if m["subject"] == "Your download “Mailed” is ready")
+    assert sorted(mail["to"]) == ["admin@demo.local", "ops@demo.local"]
+    assert f"/api/v1/downloads/{reply.json()['id']}/file" in mail["body"]

@@ -31,10 +31,13 @@ def test_routes_are_unique_and_use_powertools_syntax() -> None:
 def test_every_task_is_retried_and_caught_except_the_failure_recorder() -> None:
     states = json.loads(definition_template())["States"]
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
-    assert set(tasks) == {"Prepare", "Package", "Complete", FAILURE_STATE}
+    assert set(tasks) == {"Prepare", "Package", "Complete", FAILURE_STATE, "NotifyCompleted", "NotifyFailed"}
     for name, state in tasks.items():
-        assert state["Retry"] == [RETRY]
+        assert state["Retry"][-1] == RETRY
         assert ("Catch" in state) == (name != FAILURE_STATE)
+    for name in ("NotifyCompleted", "NotifyFailed"):
+        assert states[name]["Retry"][0]["ErrorEquals"] == ["WebhookFailed"]
+        assert states[name]["Catch"][0]["Next"] == states[name]["Next"], "notifying never fails a download"
 
 
 def test_render_fills_every_placeholder_and_refuses_missing_ones() -> None:

@@ -51,3 +51,29 @@ def test_content_disposition_has_an_ascii_fallback_and_utf8_name() -> None:
     header = content_disposition('Fotó "x".zip')
     assert header.startswith('attachment; filename="Fot_ _x_.zip"')
     assert "filename*=UTF-8''Fot%C3%B3%20%22x%22.zip" in header
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://10.0.0.8/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[fd00:ec2::254]/",
+        "ftp://example.com/",
+        "https:///nohost",
+    ],
+)
+def test_webhook_urls_must_be_public_https(url: str) -> None:
+    errors = errors_of({"asset_ids": ["a"], "notify": {"webhook_url": url, "webhook_secret": "x" * 16}})
+    assert "notify.webhook_url" in errors
+
+
+def test_a_webhook_needs_its_secret_and_templates_only_known_fields() -> None:
+    assert "notify" in errors_of({"asset_ids": ["a"], "notify": {"webhook_url": "https://example.com/h"}})
+    assert "name_template" in errors_of({"asset_ids": ["a"], "name_template": "{filename.__class__}"})
+    assert "name_template" in errors_of({"asset_ids": ["a"], "name_template": "{nope}"})
+    assert "body" in errors_of({"asset_ids": ["a"], "renditions": {"individual": {"b": {"rendition": "preview"}}}})
+    spec = {"rendition": "preview", "conversion": {"format": "png"}}
+    assert "renditions.global.image" in errors_of({"asset_ids": ["a"], "renditions": {"global": {"image": spec}}})

@@ -14,7 +14,9 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource
+    from mypy_boto3_events import EventBridgeClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ses import SESClient
     from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
@@ -27,6 +29,16 @@ def _client(service: str) -> Any:
 
 def s3() -> S3Client:
     client: S3Client = _client("s3")
+    return client
+
+
+def ses() -> SESClient:
+    client: SESClient = _client("ses")
+    return client
+
+
+def events() -> EventBridgeClient:
+    client: EventBridgeClient = _client("events")
     return client
 
 

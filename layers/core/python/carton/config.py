@@ -16,6 +16,11 @@ ENV_ARCHIVES_BUCKET = "CARTON_ARCHIVES_BUCKET"
 ENV_STATE_MACHINE = "CARTON_STATE_MACHINE_ARN"
 ENV_ARCHIVE_EXPIRY_DAYS = "CARTON_ARCHIVE_EXPIRY_DAYS"
 ENV_PUBLIC_BASE_URL = "CARTON_PUBLIC_BASE_URL"
+ENV_MAIL_FROM = "CARTON_MAIL_FROM"
+ENV_EVENT_BUS = "CARTON_EVENT_BUS"
+# Opt-in for a developer's machine: webhooks to http://127.0.0.1 (never on AWS).
+ENV_WEBHOOK_ALLOW_LOOPBACK = "CARTON_WEBHOOK_ALLOW_LOOPBACK"
+DEFAULT_MAIL_FROM = "Carton <no-reply@carton.example>"
 # Signs list cursors (tamper-evident paging links).
 ENV_CURSOR_KEY = "CARTON_CURSOR_KEY"
 
@@ -33,6 +38,9 @@ class Settings:
     archive_expiry_days: int
     public_base_url: str | None
     cursor_key: bytes
+    mail_from: str
+    event_bus: str
+    webhook_allow_loopback: bool
 
 
 @lru_cache(maxsize=1)
@@ -46,4 +54,7 @@ def settings() -> Settings:
         public_base_url=os.environ.get(ENV_PUBLIC_BASE_URL) or None,
         # Without a configured key (tests), cursors are still checksummed, just not secret.
         cursor_key=(os.environ.get(ENV_CURSOR_KEY) or f"carton:{os.environ[ENV_TABLE]}").encode(),
+        mail_from=os.environ.get(ENV_MAIL_FROM) or DEFAULT_MAIL_FROM,
+        event_bus=os.environ.get(ENV_EVENT_BUS) or "default",
+        webhook_allow_loopback=os.environ.get(ENV_WEBHOOK_ALLOW_LOOPBACK) == "1",
     )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import string
 from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -16,6 +19,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from carton.config import ENV_WEBHOOK_ALLOW_LOOPBACK
+from carton.safehttp import is_public
 
 MAX_ASSETS_PER_DOWNLOAD = 10_000
 MAX_NAME_LENGTH = 200
@@ -97,6 +103,7 @@ NamedRendition = Literal["original", "preview", "thumbnail"]
 NAME_TEMPLATE_FIELDS = ("filename", "stem", "ext", "key", "title", "position")
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
 MAX_NOTIFY_EMAILS = 20
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class Conversion(BaseModel):
@@ -158,9 +165,30 @@ class Notify(BaseModel):
     emails: list[Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_NOTIFY_EMAILS
     )
-    webhook_url: str | None = Field(default=None, max_length=2000, pattern=r"^https://[^\s/?#]+[^\s]*$")
+    webhook_url: str | None = Field(default=None, max_length=2000)
     # Shared with the receiver, which checks X-Carton-Signature with it; never shown back.
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=256, repr=False)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _public_https(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if not host or any(ch.isspace() for ch in url):
+            raise ValueError("not a URL")
+        if parts.scheme == "http" and host in _LOOPBACK_HOSTS and os.environ.get(ENV_WEBHOOK_ALLOW_LOOPBACK) == "1":
+            return url  # a developer's own receiver, on the local stack only
+        if parts.scheme != "https":
+            raise ValueError("webhook_url must be an https URL")
+        try:
+            literal = ipaddress.ip_address(host)
+        except ValueError:
+            return url  # a name: checked again when it is resolved, before every call
+        if not is_public(literal):
+            raise ValueError("webhook_url must point at a public address")
+        return url
 
     @model_validator(mode="after")
     def _secret_with_url(self) -> Notify:

@@ -20,6 +20,8 @@ class Route:
     path: str  # API Gateway resource path with {placeholders}
     function: str
     authorized: bool = True
+    # Served by the local stack only (developer conveniences), never deployed.
+    local_only: bool = False
 
     @property
     def resource_paths(self) -> tuple[str, ...]:
@@ -52,7 +54,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API_PREFIX}/account/users/{{user_id}}", "get_user"),
     Route("POST", f"{API_PREFIX}/account/tokens", "create_token"),
     Route("DELETE", f"{API_PREFIX}/account/tokens/{{token_id}}", "delete_token"),
+    Route("GET", f"{API_PREFIX}/_local/outbox", "local_outbox", local_only=True),
 )
+DEPLOYED_ROUTES: tuple[Route, ...] = tuple(route for route in ROUTES if not route.local_only)
 
 
 def routes_of(function: str) -> tuple[Route, ...]:
@@ -62,9 +66,9 @@ def routes_of(function: str) -> tuple[Route, ...]:
     return found
 
 
-def http_functions() -> tuple[str, ...]:
-    """Every function that serves a route, each once, in table order."""
-    return tuple(dict.fromkeys(route.function for route in ROUTES))
+def http_functions(routes: tuple[Route, ...] = ROUTES) -> tuple[str, ...]:
+    """Every function that serves one of `routes`, each once, in table order."""
+    return tuple(dict.fromkeys(route.function for route in routes))
 
 
 # API Gateway itself answers these before any function runs; the CDK API and the

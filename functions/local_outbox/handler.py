@@ -1,0 +1,32 @@
+"""GET /api/v1/_local/outbox — the e-mails the local stack "sent" (local only, never deployed).
+
+SES is moto's here, which keeps sent messages instead of delivering them.
+"""
+
+from aws_lambda_powertools.event_handler import Response
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from carton.http import api_handler, api_resolver, json_response, principal, route_of
+
+app = api_resolver()
+
+
+@app.get(route_of("local_outbox").resolver_path)
+def outbox() -> Response[str]:
+    principal(app)  # any valid key of the local stack may look
+    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    messages = [
+        {
+            "id": message.id,
+            "source": message.source,
+            "to": list(message.destinations.get("ToAddresses", [])),
+            "subject": message.subject,
+            "body": message.body,
+        }
+        for message in backend.sent_messages
+    ]
+    return json_response(200, {"count": len(messages), "next": None, "previous": None, "results": messages})
+
+
+lambda_handler = api_handler(app)
