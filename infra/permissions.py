@@ -16,6 +16,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
         "dynamodb:UpdateItem",
         "dynamodb:BatchWriteItem",
         "dynamodb:Query",
+        "dynamodb:DeleteItem",  # an idempotency record whose request failed
     ],
     "list_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "get_download": _READ,

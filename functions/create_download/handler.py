@@ -5,7 +5,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.downloads import create_download, representation
+from carton.downloads import create_download_once, representation
 from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
 from carton.models import CreateDownloadRequest
 from carton.observability import MetricUnit, metrics
@@ -16,7 +16,8 @@ app = api_resolver()
 
 @app.post(route_of("create_download", "POST").resolver_path)
 def create(request: Annotated[CreateDownloadRequest, Body()]) -> Response[str]:
-    download = create_download(principal(app), request, Store())
+    key = app.current_event.headers.get("idempotency-key")
+    download = create_download_once(principal(app), request, key, Store(), app.lambda_context)
     metrics.add_metric(name="DownloadsCreated", unit=MetricUnit.Count, value=1)
     body = representation(download, base_url(app))
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url})

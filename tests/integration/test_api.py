@@ -135,3 +135,22 @@ def test_a_workflow_that_cannot_start_leaves_a_failed_record_not_a_pending_one(
         create(carton, {"asset_ids": ["demo-logo"]})
     items = [i for i in carton.store.table.scan()["Items"] if i["sk"].startswith("DOWNLOAD#")]
     assert [(i["state"], i["error"]["code"]) for i in items] == [("failed", "workflow_unavailable")]
+
+
+def test_an_idempotency_key_creates_one_download_and_refuses_another_body(carton: Carton) -> None:
+    event = load_event("api/create_download")
+    event["headers"]["Idempotency-Key"] = "order-4711"
+    first = carton.api("create_download", event)
+    again = carton.api("create_download", event)
+    assert first[0] == again[0] == 201
+    assert first[2]["id"] == again[2]["id"]
+    downloads = [i for i in carton.store.table.scan()["Items"] if i["sk"].startswith("DOWNLOAD#")]
+    assert len(downloads) == 1
+    event["body"] = json.dumps({"asset_ids": ["demo-photo"]})
+    status, _, error = carton.api("create_download", event)
+    assert status == 409
+    assert "Idempotency-Key" in error["errors"]
+    other_account = load_event("api/create_download")
+    other_account["headers"]["Idempotency-Key"] = "order-4711"
+    other_account["requestContext"]["authorizer"]["account_id"] = "elsewhere"
+    assert carton.api("create_download", other_account)[0] == 422  # its own key space: the assets are unknown there

@@ -5,8 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from botocore.exceptions import ClientError
 
 from carton import aws
@@ -27,6 +38,7 @@ from carton.models import (
     TargetOut,
 )
 from carton.routes import API_PREFIX
+from carton.schema import TABLE_KEYS
 from carton.store import Store
 
 _LISTED_UNKNOWN_IDS = 20
@@ -218,3 +230,61 @@ def _stop_workflow(download_id: str) -> None:
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "ValidationException"):
             raise
+
+
+IDEMPOTENCY_HOURS = 24
+MAX_IDEMPOTENCY_KEY = 255
+
+
+def create_download_once(
+    principal: Principal,
+    request: CreateDownloadRequest,
+    idempotency_key: str | None,
+    store: Store,
+    lambda_context: Any = None,
+) -> Download:
+    """With an Idempotency-Key, the same key and body create one download however often
+    they are sent (within a day); the same key with another body is a conflict."""
+    if idempotency_key is None:
+        return create_download(principal, request, store)
+    if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(
+            "Invalid Idempotency-Key", {"Idempotency-Key": [f"1 to {MAX_IDEMPOTENCY_KEY} characters"]}
+        )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings().table_name,
+        key_attr=TABLE_KEYS.partition_key,
+        sort_key_attr=TABLE_KEYS.sort_key,
+        # One partition per account: keys of different accounts never meet.
+        static_pk_value=f"IDEMPOTENCY#{principal.account_id}",
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="request",
+        expires_after_seconds=IDEMPOTENCY_HOURS * 3600,
+    )
+
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)  # in-progress records expire with the invocation
+
+    def create_new(payload: dict[str, Any]) -> dict[str, str]:
+        return {"download_id": create_download(principal, request, store).download_id}
+
+    create: Callable[..., dict[str, str]] = idempotent_function(
+        data_keyword_argument="payload", persistence_store=persistence, config=config
+    )(create_new)
+
+    payload = {"key": idempotency_key, "request": request.model_dump(mode="json")}
+    try:
+        download_id = create(payload=payload)["download_id"]
+    except IdempotencyValidationError as error:
+        raise Conflict(
+            "Idempotency-Key already used with a different request",
+            {"Idempotency-Key": ["send a new key for a different download"]},
+        ) from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed",
+            {"Idempotency-Key": ["retry in a moment"]},
+        ) from error
+    return store.get_download(principal.account_id, download_id)
