@@ -87,5 +87,21 @@ def core_layer_code() -> cdk.aws_lambda.Code:
     return bundled(ROOT / "layers" / "core", CopyTree(ROOT / "layers" / "core"))
 
 
+@jsii.implements(cdk.ILocalBundling)
+class WithOpenApiDocument(CopyTree):
+    """The openapi function, with the document generated from every API function."""
+
+    def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
+        super().try_bundle(output_dir, options)
+        subprocess.run(  # noqa: S603 (our own module, with this interpreter)
+            [sys.executable, "-m", "carton.openapi", str(ROOT / "functions"), str(Path(output_dir) / "openapi.json")],
+            check=True,
+        )
+        return True
+
+
 def function_code(name: str) -> cdk.aws_lambda.Code:
-    return cdk.aws_lambda.Code.from_asset(str(ROOT / "functions" / name), exclude=["__pycache__", "*.pyc"])
+    source = ROOT / "functions" / name
+    if name == "openapi":
+        return bundled(source, WithOpenApiDocument(source))
+    return cdk.aws_lambda.Code.from_asset(str(source), exclude=["__pycache__", "*.pyc"])

@@ -6,15 +6,18 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.downloads import create_download_once, representation
-from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
-from carton.models import CreateDownloadRequest
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import CreateDownloadRequest, DownloadOut
 from carton.observability import MetricUnit, metrics
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.post(route_of("create_download", "POST").resolver_path)
+@app.post(
+    route_of("create_download", "POST").resolver_path,
+    responses=documented(201, DownloadOut, "The download, pending"),
+)
 def create(request: Annotated[CreateDownloadRequest, Body()]) -> Response[str]:
     key = app.current_event.headers.get("idempotency-key")
     download = create_download_once(principal(app), request, key, Store(), app.lambda_context)

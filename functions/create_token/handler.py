@@ -6,14 +6,17 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.accounts import create_token, token_representation
-from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
-from carton.models import CreateTokenRequest
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import CreateTokenRequest, TokenOut
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.post(route_of("create_token", "POST").resolver_path)
+@app.post(
+    route_of("create_token", "POST").resolver_path,
+    responses=documented(201, TokenOut, "The key and its secret (shown once)"),
+)
 def create(request: Annotated[CreateTokenRequest, Body()]) -> Response[str]:
     record, secret = create_token(principal(app), request, Store())
     body = token_representation(record, base_url(app), secret)

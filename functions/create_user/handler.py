@@ -6,14 +6,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.accounts import create_user, user_representation
-from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
-from carton.models import CreateUserRequest
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import CreateUserRequest, UserOut
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.post(route_of("create_user", "POST").resolver_path)
+@app.post(route_of("create_user", "POST").resolver_path, responses=documented(201, UserOut, "The user"))
 def create(request: Annotated[CreateUserRequest, Body()]) -> Response[str]:
     body = user_representation(create_user(principal(app), request, Store()), base_url(app))
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url})

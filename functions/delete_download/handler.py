@@ -3,13 +3,13 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads import delete_download
-from carton.http import api_handler, api_resolver, no_content, principal, route_of
+from carton.http import api_handler, api_resolver, documented, no_content, principal, route_of
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.delete(route_of("delete_download", "DELETE").resolver_path)
+@app.delete(route_of("delete_download", "DELETE").resolver_path, responses=documented(204, None, "Deleted"))
 def delete(download_id: str) -> Response[str]:
     delete_download(principal(app), download_id, Store())
     return no_content()

@@ -6,13 +6,13 @@ revoked key may work for up to that long."""
 from aws_lambda_powertools.event_handler import Response
 
 from carton.accounts import delete_token
-from carton.http import api_handler, api_resolver, no_content, principal, route_of
+from carton.http import api_handler, api_resolver, documented, no_content, principal, route_of
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.delete(route_of("delete_token", "DELETE").resolver_path)
+@app.delete(route_of("delete_token", "DELETE").resolver_path, responses=documented(204, None, "Revoked"))
 def delete(token_id: str) -> Response[str]:
     delete_token(principal(app), token_id, Store())
     return no_content()

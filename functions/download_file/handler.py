@@ -3,7 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads import archive_link
-from carton.http import api_handler, api_resolver, principal, redirect
+from carton.http import api_handler, api_resolver, documented, principal, redirect
 from carton.routes import routes_of
 from carton.store import Store
 
@@ -15,6 +15,10 @@ def archive_redirect(download_id: str) -> Response[str]:
 
 
 for route in routes_of("download_file"):
-    app.route(route.resolver_path, method=route.method)(archive_redirect)
+    app.route(
+        route.resolver_path,
+        method=route.method,
+        responses=documented(302, None, "Location: a presigned GET of the archive, valid 15 minutes"),
+    )(archive_redirect)
 
 lambda_handler = api_handler(app)

@@ -3,13 +3,17 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads import readable_download, representation
-from carton.http import api_handler, api_resolver, base_url, cacheable_response, principal, route_of
+from carton.http import api_handler, api_resolver, base_url, cacheable_response, documented, principal, route_of
+from carton.models import DownloadOut
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.get(route_of("get_download").resolver_path)
+@app.get(
+    route_of("get_download").resolver_path,
+    responses=documented(200, DownloadOut, "The download, or 304 if unchanged"),
+)
 def get_download(download_id: str) -> Response[str]:
     download = readable_download(principal(app), download_id, Store())
     body = representation(download, base_url(app)).model_dump(mode="json")

@@ -3,14 +3,15 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads import readable_download, target_representation
-from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import TargetOut
 from carton.routes import API_PREFIX
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.get(route_of("get_target").resolver_path)
+@app.get(route_of("get_target").resolver_path, responses=documented(200, TargetOut, "The asset's place in the archive"))
 def target(download_id: str, asset_id: str) -> Response[str]:
     store = Store()
     download = readable_download(principal(app), download_id, store)

@@ -3,13 +3,14 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.accounts import user_representation, visible_user
-from carton.http import api_handler, api_resolver, base_url, json_response, principal, route_of
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import UserOut
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.get(route_of("get_user").resolver_path)
+@app.get(route_of("get_user").resolver_path, responses=documented(200, UserOut, "The user"))
 def user(user_id: str) -> Response[str]:
     found = visible_user(principal(app), user_id, Store())
     return json_response(200, user_representation(found, base_url(app)).model_dump(mode="json"))

@@ -5,14 +5,24 @@ from aws_lambda_powertools.event_handler import Response
 from carton.config import settings
 from carton.download_list import list_targets
 from carton.downloads import readable_download, target_representation
-from carton.http import api_handler, api_resolver, base_url, json_response, principal, query_parameters, route_of
+from carton.http import (
+    api_handler,
+    api_resolver,
+    base_url,
+    documented,
+    json_response,
+    principal,
+    query_parameters,
+    route_of,
+)
+from carton.models import TargetList
 from carton.routes import API_PREFIX
 from carton.store import Store
 
 app = api_resolver()
 
 
-@app.get(route_of("list_targets").resolver_path)
+@app.get(route_of("list_targets").resolver_path, responses=documented(200, TargetList, "A page of targets"))
 def targets(download_id: str) -> Response[str]:
     store, base = Store(), base_url(app)
     download = readable_download(principal(app), download_id, store)

@@ -245,3 +245,17 @@ def test_completion_mails_land_in_the_local_outbox(api: Api) -> None:
     mail = next(m for m in mails if m["subject"] == "Your download “Mailed” is ready")
     assert sorted(mail["to"]) == ["admin@demo.local", "ops@demo.local"]
     assert f"/api/v1/downloads/{reply.json()['id']}/file" in mail["body"]
+
+
+def test_the_openapi_document_is_served_without_a_key(api: Api) -> None:
+    reply = api.call("GET", "/api/v1/openapi.json", token=None)
+    assert reply.status == 200
+    document = reply.json()
+    assert document["openapi"].startswith("3.") and "/api/v1/downloads" in document["paths"]
+
+
+@local_only
+def test_swagger_ui_is_served_locally(api: Api) -> None:
+    reply = api.call("GET", "/api/v1/docs", token=None)
+    assert reply.status == 200 and reply.headers["content-type"].startswith("text/html")
+    assert b"/api/v1/openapi.json" in reply.body

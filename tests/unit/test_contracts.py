@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from carton.routes import GATEWAY_ANSWERS, ROUTES, http_functions, routes_of
+from carton.openapi import build_document
+from carton.routes import DEPLOYED_ROUTES, GATEWAY_ANSWERS, ROUTES, http_functions, routes_of
 from carton.schema import S3_FEEDS
 from carton_local.gateway import match_route
 from infra.definition import FAILURE_STATE, RETRY, definition_template, placeholders, render
@@ -70,3 +71,14 @@ def test_gateway_answers_use_the_error_body() -> None:
         assert 400 <= answer.status < 500
         assert set(answer.body()) == {"message", "errors"}
         assert all(isinstance(reasons, list) for reasons in answer.errors.values())
+
+
+def test_the_openapi_document_describes_exactly_the_deployed_route_table() -> None:
+    document = build_document(FUNCTIONS)
+    described = {(method.upper(), path) for path, operations in document["paths"].items() for method in operations}
+    assert described == {(route.method, route.path) for route in DEPLOYED_ROUTES}
+    create = document["paths"]["/api/v1/downloads"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/CreateDownloadRequest")
+    assert "201" in create["responses"] and "200" not in create["responses"]
+    assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+    assert document["paths"]["/api/v1/health"]["get"]["security"] == []

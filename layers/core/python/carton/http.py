@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from carton.auth import principal_from_context
 from carton.config import settings
@@ -182,3 +183,10 @@ def query_parameters(app: APIGatewayRestResolver) -> dict[str, str]:
     multi = app.current_event.multi_value_query_string_parameters or {}
     single = app.current_event.query_string_parameters or {}
     return {**single, **{name: values[-1] for name, values in multi.items() if values}}
+
+
+def documented(status: int, model: Any, description: str) -> dict[int, OpenAPIResponse]:
+    """The success response of a route, for the generated OpenAPI document (model None: no body)."""
+    if model is None:
+        return {status: {"description": description}}
+    return {status: {"description": description, "content": {"application/json": {"model": model}}}}

@@ -8,7 +8,7 @@ import string
 from collections import Counter
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -393,6 +393,18 @@ class DownloadOut(BaseModel):
     file_url: str | None
 
 
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+class ListOf(BaseModel, Generic[ItemT]):
+    """The envelope every list answers with; next/previous carry cursors."""
+
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[ItemT]
+
+
 class ErrorBody(BaseModel):
     message: str
     errors: dict[str, list[str]] = Field(default_factory=dict)
@@ -459,3 +471,8 @@ class TokenOut(BaseModel):
     download_types: list[str] | None
     created_at: datetime
     token: str | None = Field(default=None, description="the secret; shown once, when the key is created")
+
+
+DownloadList = ListOf[DownloadOut]
+TargetList = ListOf[TargetOut]
+UserList = ListOf[UserOut]

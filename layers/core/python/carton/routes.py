@@ -41,6 +41,7 @@ _DOWNLOAD = f"{API_PREFIX}/downloads/{{download_id}}"
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", f"{API_PREFIX}/health", "health", authorized=False),
+    Route("GET", f"{API_PREFIX}/openapi", "openapi", authorized=False),
     Route("GET", f"{API_PREFIX}/downloads", "list_downloads"),
     Route("POST", f"{API_PREFIX}/downloads", "create_download"),
     Route("GET", _DOWNLOAD, "get_download"),
@@ -55,6 +56,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{API_PREFIX}/account/tokens", "create_token"),
     Route("DELETE", f"{API_PREFIX}/account/tokens/{{token_id}}", "delete_token"),
     Route("GET", f"{API_PREFIX}/_local/outbox", "local_outbox", local_only=True),
+    Route("GET", f"{API_PREFIX}/docs", "local_docs", authorized=False, local_only=True),
 )
 DEPLOYED_ROUTES: tuple[Route, ...] = tuple(route for route in ROUTES if not route.local_only)
 
