@@ -1,6 +1,13 @@
-"""`python -m benchmarks` runs every benchmark in turn."""
+"""`python -m benchmarks [packaging|lists ...]` runs the named benchmarks, or all of them."""
 
-from benchmarks import packaging
+import sys
+
+from benchmarks import lists, packaging
+
+BENCHMARKS = {"packaging": packaging.main, "lists": lists.main}
 
 if __name__ == "__main__":
-    packaging.main()
+    chosen = sys.argv[1:] or list(BENCHMARKS)
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        BENCHMARKS[name]()

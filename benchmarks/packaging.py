@@ -179,7 +179,7 @@ def main() -> None:
             endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="bench",
-            aws_secret_access_key="bench",  # noqa: S106 (moto accepts any key)
+            aws_secret_access_key="bench",
         )
         s3.create_bucket(Bucket=BUCKET)
         small = [rng.randint(50_000, 2_000_000) for _ in range(max(1, int(150 * scale)))]

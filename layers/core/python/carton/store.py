@@ -119,6 +119,15 @@ def _download_index_keys(download: Download, state: DownloadState) -> dict[str, 
     }
 
 
+def download_item(download: Download) -> dict[str, Any]:
+    """A download as stored: its fields, its key and its list-index keys."""
+    return _item(
+        download,
+        **download_key(download.account_id, download.download_id),
+        **_download_index_keys(download, download.state),
+    )
+
+
 def counter_names(*, user: str | None = None, state: str | None = None, download_type: str | None = None) -> str | None:
     """The counter that holds how many downloads match, or None if none is kept for that mix."""
     if download_type is not None:
@@ -132,7 +141,7 @@ def counter_names(*, user: str | None = None, state: str | None = None, download
     return "all"
 
 
-def _counters_of(download: Download, state: DownloadState) -> list[str]:
+def counters_of(download: Download, state: DownloadState) -> list[str]:
     user = download.created_by
     names = [
         counter_names(),
@@ -305,11 +314,7 @@ class Store:
         download's transaction fails, they are removed again.
         """
         self.put_targets(download, targets)
-        item = _item(
-            download,
-            **download_key(download.account_id, download.download_id),
-            **_download_index_keys(download, download.state),
-        )
+        item = download_item(download)
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -321,7 +326,7 @@ class Store:
                         }
                     },
                     _counter_update(
-                        download.account_id, dict.fromkeys(_counters_of(download, download.state), 1), self.table.name
+                        download.account_id, dict.fromkeys(counters_of(download, download.state), 1), self.table.name
                     ),
                 ]
             )
@@ -389,8 +394,8 @@ class Store:
         fields = {**changes, "updated_at": updated.updated_at, "state": state}
         fields.update(_download_index_keys(updated, state))
         names, values, expression, condition = self._update_parts([current.state], fields)
-        deltas = dict.fromkeys(_counters_of(current, current.state), -1)
-        for name in _counters_of(updated, state):
+        deltas = dict.fromkeys(counters_of(current, current.state), -1)
+        for name in counters_of(updated, state):
             deltas[name] = deltas.get(name, 0) + 1
         try:
             self.client.transact_write_items(
@@ -459,7 +464,7 @@ class Store:
                     },
                     _counter_update(
                         download.account_id,
-                        dict.fromkeys(_counters_of(download, download.state), -1),
+                        dict.fromkeys(counters_of(download, download.state), -1),
                         self.table.name,
                     ),
                 ]
