@@ -6,6 +6,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from carton import config
@@ -36,6 +37,17 @@ class Functions(Construct):
     ) -> None:
         super().__init__(scope, id)
         self._storage = storage
+        cursor_key = secretsmanager.Secret(
+            self,
+            "CursorKey",
+            description="Signs Carton's list cursors (tamper-evident paging links)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48, exclude_punctuation=True),
+        )
+        acknowledge(
+            cursor_key,
+            "AwsSolutions-SMG4",
+            "Rotating it only invalidates paging links in flight; it guards no data. Rotate by redeploying.",
+        )
         runtimes = [RUNTIME]
         self._layers = [
             lambda_.LayerVersion(
@@ -59,6 +71,8 @@ class Functions(Construct):
             config.ENV_ARCHIVES_BUCKET: storage.archives.bucket_name,
             config.ENV_ARCHIVE_EXPIRY_DAYS: str(archive_expiry_days),
             config.ENV_MAIL_FROM: mail_from,
+            # Resolved by CloudFormation at deploy time (a dynamic reference), never in the template.
+            config.ENV_CURSOR_KEY: cursor_key.secret_value.unsafe_unwrap(),
             **({config.ENV_PUBLIC_BASE_URL: public_base_url} if public_base_url else {}),
             "POWERTOOLS_SERVICE_NAME": "carton",
             "POWERTOOLS_METRICS_NAMESPACE": "Carton",

@@ -259,3 +259,17 @@ def test_swagger_ui_is_served_locally(api: Api) -> None:
     reply = api.call("GET", "/api/v1/docs", token=None)
     assert reply.status == 200 and reply.headers["content-type"].startswith("text/html")
     assert b"/api/v1/openapi.json" in reply.body
+
+
+def test_keys_limited_to_a_download_type_and_revoked_keys(api: Api) -> None:
+    created = api.call("POST", "/api/v1/account/tokens", {"download_types": ["preview"], "name": "e2e"})
+    assert created.status == 201, created.body
+    key = created.json()
+    limited = Api(api.base, key["token"], api.asset_ids)
+    refused = limited.call("POST", "/api/v1/downloads", {"asset_ids": api.asset_ids[:1]})
+    assert refused.status == 403 and "download_type" in refused.json()["errors"]
+    allowed = limited.call("POST", "/api/v1/downloads", {"asset_ids": api.asset_ids[:1], "download_type": "preview"})
+    assert allowed.status == 201
+    assert api.call("DELETE", f"/api/v1/account/tokens/{key['id']}").status == 204
+    if not os.environ.get("CARTON_API_URL"):  # API Gateway caches authorizer answers for a minute
+        assert limited.call("GET", "/api/v1/downloads").status == 401
