@@ -64,6 +64,9 @@ def match_route(method: str, path: str, routes: Sequence[tuple[Route, re.Pattern
                 on_path.append((route, found, route.path + ending))
     if not on_path:
         return "MISSING_AUTHENTICATION_TOKEN"
+    # API Gateway prefers a static segment to a {parameter}: /assets/uploads over /assets/{key}.
+    fewest = min(resource.count("{") for _, _, resource in on_path)
+    on_path = [match for match in on_path if match[2].count("{") == fewest]
     for route, found, resource in on_path:
         if route.method == method:
             return Match(route, {key: unquote(value) for key, value in found.groupdict().items()}, resource)

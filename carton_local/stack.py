@@ -17,8 +17,8 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from carton import aws, config
+from carton.assets import store_bytes
 from carton.auth import create_account
-from carton.ingest import store_bytes
 from carton.schema import S3_FEEDS
 from carton.store import Store
 from carton_local.gateway import gateway_server
@@ -35,7 +35,7 @@ MOTO_CONFIG = {
 }
 
 
-def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 120, 40)) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -46,9 +46,9 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 DEMO_ASSETS: tuple[tuple[str, str, str, bytes], ...] = (
     ("demo-readme", "README.txt", "text/plain", b"Carton demo asset: plain text.\n"),
-    ("demo-logo", "logo.png", "image/png", _png(64, 64, (226, 120, 40))),
+    ("demo-logo", "logo.png", "image/png", png(64, 64, (226, 120, 40))),
     ("demo-report", "report.csv", "text/csv", b"month,downloads\n2026-10,120\n2026-11,180\n"),
-    ("demo-photo", "Fotografía ñandú.png", "image/png", _png(320, 200, (40, 120, 226))),
+    ("demo-photo", "Fotografía ñandú.png", "image/png", png(320, 200, (40, 120, 226))),
 )
 
 

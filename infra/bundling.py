@@ -13,7 +13,8 @@ import jsii
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_PYTHON = "3.14"
-LAMBDA_PLATFORM = "manylinux2014_x86_64"
+# Lambda's Python 3.14 runs on Amazon Linux 2023 (glibc 2.34): both wheel tags load there.
+LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 # Only used if local bundling were refused; it never is, so no image is pulled.
 _UNUSED_IMAGE = cdk.DockerImage.from_registry("public.ecr.aws/sam/build-python" + LAMBDA_PYTHON)
 
@@ -39,8 +40,7 @@ class PipInstall:
                 str(self.requirements),
                 "--target",
                 str(Path(output_dir) / "python"),
-                "--platform",
-                LAMBDA_PLATFORM,
+                *(option for platform in LAMBDA_PLATFORMS for option in ("--platform", platform)),
                 "--implementation",
                 "cp",
                 "--python-version",

@@ -39,14 +39,22 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "create_user": ["dynamodb:PutItem"],
     "create_token": ["dynamodb:GetItem", "dynamodb:PutItem"],
     "delete_token": ["dynamodb:GetItem", "dynamodb:DeleteItem"],
-    "ingest_upload": ["dynamodb:PutItem"],
+    "ingest_upload": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    "import_asset": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    "create_upload": ["dynamodb:PutItem"],
+    "get_upload": _READ,
+    "list_assets": ["dynamodb:Query"],
+    "get_asset": _READ,
+    "replace_asset": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    "delete_asset": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+    "asset_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "archive_removed": _STATE_CHANGE,
     "workflow_notify": _STATE_CHANGE,
 }
 # Functions that announce downloads: SES e-mail from the configured identity, EventBridge events.
 NOTIFIES = ("workflow_notify",)
 # Functions that query the list indexes (table ARN + /index/*).
-QUERIES_INDEXES = ("list_downloads",)
+QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads")
 
 # function -> [(bucket, key prefix, actions)]; HeadObject is covered by s3:GetObject,
 # the multipart calls (create, upload part, complete) by s3:PutObject.
@@ -61,8 +69,12 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "workflow_fail": [("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"])],
     "ingest_upload": [
         ("assets", UPLOADS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
-        ("assets", ASSETS_PREFIX, ["s3:GetObject", "s3:PutObject"]),
+        ("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject"]),
     ],
+    "import_asset": [("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject"])],
+    # Signing a presigned PUT needs the right to PUT.
+    "create_upload": [("assets", UPLOADS_PREFIX, ["s3:PutObject"])],
+    "delete_asset": [("assets", ASSETS_PREFIX, ["s3:DeleteObject"])],
 }
 
 # What functions may do to executions of the packaging workflow.
@@ -76,6 +88,8 @@ SIZING: dict[str, tuple[int, int]] = {
     # 1,769 MB is one full vCPU: packaging is CRC and network bound.
     "workflow_package": (1769, 900),
     "ingest_upload": (1024, 300),
+    # URL imports hold up to 100 MB in memory.
+    "import_asset": (1024, 29),
     "archive_removed": (256, 60),
 }
 DEFAULT_SIZING = (256, 29)

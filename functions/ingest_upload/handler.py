@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from carton.assets import ingest_upload
 from carton.feeds import process_s3_feed
-from carton.ingest import ingest_upload
 from carton.observability import entrypoint
 from carton.store import Store
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -17,7 +18,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from carton_local.resources import bucket_names
 from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e
@@ -137,22 +137,32 @@ def finished_download(api: Api) -> dict:
     return wait_until_finished(api, reply.json()["id"])
 
 
-@local_only
-def test_an_object_put_under_uploads_is_ingested_through_s3_events_and_sqs(api: Api) -> None:
-    s3 = local_s3(api, finished_download(api)["id"])
-    upload_id, data = uuid.uuid4().hex, b"uploaded through S3, ingested through SQS\n" * 100
-    request = urllib.request.Request(
-        f"{s3}/{bucket_names()['assets']}/uploads/demo/{upload_id}/notes%20%C3%B1.txt",
-        data=data,
-        method="PUT",
-        headers={"Content-Type": "text/plain"},
+def test_a_presigned_upload_is_ingested_then_imported_again_as_a_duplicate(api: Api) -> None:
+    data = b"uploaded through S3, ingested through SQS " + uuid.uuid4().hex.encode() * 100 + b"\n"
+    reply = api.call(
+        "POST", "/api/v1/assets/uploads", {"filename": "notes ñ.txt", "content_type": "text/plain", "size": len(data)}
     )
+    assert reply.status == 201, reply.body
+    upload = reply.json()
+    request = urllib.request.Request(upload["upload_url"], data=data, method="PUT", headers=upload["upload_headers"])
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
     deadline = time.monotonic() + 30
-    while (reply := api.call("POST", "/api/v1/downloads", {"asset_ids": [upload_id]})).status == 422:
+    while (state := api.call("GET", f"/api/v1/assets/uploads/{upload['id']}").json())["state"] == "pending":
         assert time.monotonic() < deadline, "the upload was not ingested within 30 s"
         time.sleep(0.25)
+    assert state["state"] == "ingested", state["reason"]
+    asset = api.call("GET", f"/api/v1/assets/{state['asset']}").json()
+    assert asset["size"] == len(data) and asset["crc32"] == f"{zlib.crc32(data):08x}"
+
+    again = api.call(
+        "POST",
+        "/api/v1/assets",
+        {"art": base64.b64encode(data).decode(), "content_type": "text/plain", "filename": "again.txt"},
+    )
+    assert again.status == 200 and again.json()["key"] == asset["key"]
+
+    reply = api.call("POST", "/api/v1/downloads", {"asset_ids": [asset["key"]]})
     assert reply.status == 201, reply.body
     download = wait_until_finished(api, reply.json()["id"])
     location = api.call("GET", f"/api/v1/downloads/{download['id']}/file").headers["location"]

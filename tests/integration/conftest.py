@@ -14,8 +14,8 @@ import pytest
 from moto import mock_aws
 
 from carton import aws, config
+from carton.assets import store_bytes
 from carton.auth import create_account, issue_token
-from carton.ingest import store_bytes
 from carton.models import Asset, Role, User
 from carton.store import Store
 from carton_local.lambdas import LocalFunctions

@@ -1,11 +1,17 @@
 """S3 → SQS feeds: the handlers invoked with SQS batches of S3 events."""
 
+import hashlib
 import json
 import zlib
 
+import pytest
+
 from carton import aws
-from carton.models import DownloadState
+from carton.assets import create_upload, upload_key
+from carton.auth import principal_from_context
+from carton.models import DownloadState, Upload, UploadRequest, UploadState
 from carton_local.poller import sqs_event
+from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
 from tests.integration.test_workflow import new_download, run_workflow
 
@@ -17,30 +23,80 @@ def with_key(event: dict, key: str) -> dict:
     return event
 
 
-def test_an_upload_becomes_an_asset_once(carton: Carton) -> None:
-    data = bytes(range(256)) * 1000
-    key = "uploads/demo/0f8fad5bd9cb469fa16570867728950e/Summer 2026 — poster.png"
-    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=key, Body=data, ContentType="image/png")
-    event = load_event("feeds/upload_created")
-    assert carton.invoke("ingest_upload", event) == {"batchItemFailures": []}
+def announce_upload(carton: Carton, filename: str, content_type: str, size: int) -> Upload:
+    principal = principal_from_context(load_event("api/create_download")["requestContext"]["authorizer"])
+    out = create_upload(
+        principal, UploadRequest(filename=filename, content_type=content_type, size=size), carton.store, "https://x"
+    )
+    return carton.store.get_upload("demo", out.id)
 
-    asset = carton.store.get_assets("demo", ["0f8fad5bd9cb469fa16570867728950e"])["0f8fad5bd9cb469fa16570867728950e"]
+
+def deliver(carton: Carton, upload: Upload, data: bytes) -> dict:
+    key = upload_key(upload)
+    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=key, Body=data)
+    event = with_key(load_event("feeds/upload_created"), key.replace(" ", "+"))
+    result: dict = carton.invoke("ingest_upload", event)
+    return result
+
+
+def test_an_upload_becomes_an_asset_once(carton: Carton) -> None:
+    data = png(40, 30)
+    upload = announce_upload(carton, "Summer 2026 — poster.png", "image/png", len(data))
+    assert deliver(carton, upload, data) == {"batchItemFailures": []}
+    settled = carton.store.get_upload("demo", upload.upload_id)
+    assert settled.state is UploadState.INGESTED and settled.asset_id and not settled.duplicate
+    asset = carton.store.get_assets("demo", [settled.asset_id])[settled.asset_id]
     assert asset.filename == "Summer 2026 — poster.png" and asset.content_type == "image/png"
-    assert asset.size == len(data) and asset.crc32 == zlib.crc32(data)
+    assert (asset.size, asset.crc32, asset.width, asset.height) == (len(data), zlib.crc32(data), 40, 30)
     stored = aws.s3().get_object(Bucket=carton.resources.buckets["assets"], Key=asset.s3_key)
     assert stored["Body"].read() == data and stored["ETag"] == asset.etag
     assert "Contents" not in aws.s3().list_objects_v2(Bucket=carton.resources.buckets["assets"], Prefix="uploads/")
 
     # SQS delivers at least once: the same event again changes nothing.
+    event = with_key(load_event("feeds/upload_created"), upload_key(upload).replace(" ", "+"))
     assert carton.invoke("ingest_upload", event) == {"batchItemFailures": []}
-    again = carton.store.get_assets("demo", [asset.asset_id])[asset.asset_id]
-    assert again == asset
+    assert carton.store.get_upload("demo", upload.upload_id) == settled
+
+
+def test_the_same_bytes_uploaded_again_are_the_same_asset(carton: Carton) -> None:
+    data = png(8, 8)
+    first = announce_upload(carton, "a.png", "image/png", len(data))
+    deliver(carton, first, data)
+    second = announce_upload(carton, "b.png", "image/png", len(data))
+    deliver(carton, second, data)
+    one, two = (carton.store.get_upload("demo", u.upload_id) for u in (first, second))
+    assert two.duplicate and two.asset_id == one.asset_id
+
+
+@pytest.mark.parametrize(
+    ("declared", "data", "size_delta", "reason"),
+    [
+        ("image/png", b"\xff\xd8\xff\xe0 not a png", 0, "declared image/png, the bytes are image/jpeg"),
+        ("image/png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 0, "not a readable image"),
+        ("text/plain", b"\x00\x01binary", 0, "the bytes are of no accepted type"),
+        ("text/plain", b"hello", 3, "announced"),
+    ],
+)
+def test_a_bad_upload_is_rejected_with_its_reason_and_removed(
+    carton: Carton, declared: str, data: bytes, size_delta: int, reason: str
+) -> None:
+    upload = announce_upload(carton, "x.bin", declared, len(data) + size_delta)
+    deliver(carton, upload, data)
+    settled = carton.store.get_upload("demo", upload.upload_id)
+    assert settled.state is UploadState.REJECTED and reason in (settled.reason or "")
+    assert "Contents" not in aws.s3().list_objects_v2(Bucket=carton.resources.buckets["assets"], Prefix="uploads/")
+    assert carton.store.asset_with_sha256("demo", hashlib.sha256(data).hexdigest()) is None
+
+
+def test_an_object_nobody_announced_is_removed(carton: Carton) -> None:
+    key = "uploads/demo/0f8fad5bd9cb469fa16570867728950e/Summer 2026 — poster.png"
+    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=key, Body=b"x")
+    assert carton.invoke("ingest_upload", load_event("feeds/upload_created")) == {"batchItemFailures": []}
+    assert "Contents" not in aws.s3().list_objects_v2(Bucket=carton.resources.buckets["assets"], Prefix="uploads/")
 
 
 def test_a_failing_record_is_reported_alone(carton: Carton) -> None:
     good = load_event("feeds/upload_created")
-    key = "uploads/demo/0f8fad5bd9cb469fa16570867728950e/Summer 2026 — poster.png"
-    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=key, Body=b"ok")
     bad = json.loads(json.dumps(good["Records"][0]))
     bad["messageId"] = "bad-one"
     bad["body"] = "not json"

@@ -8,9 +8,9 @@ import zlib
 import pytest
 
 from carton import aws
+from carton.assets import store_bytes
 from carton.auth import principal_from_context
 from carton.downloads import create_download
-from carton.ingest import store_bytes
 from carton.models import CreateDownloadRequest, DownloadState, TargetState
 from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton, load_event

@@ -6,9 +6,10 @@ import ipaddress
 import os
 import string
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from unicodedata import category as unicodedata_category
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -60,18 +61,134 @@ class User(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-class Asset(BaseModel):
+Language = Literal["en", "de", "fr", "es"]
+MAX_TEXT = 5000
+
+
+class Translation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language
+    title: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
+    description: str | None = Field(default=None, max_length=MAX_TEXT)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=100)
+
+    @field_validator("tags")
+    @classmethod
+    def _private_first(cls, tags: list[str]) -> list[str]:
+        """Order is kept, but private tags ($...) move to the front (as OrbitKit does)."""
+        return [tag for tag in tags if tag.startswith("$")] + [tag for tag in tags if not tag.startswith("$")]
+
+
+Filename = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class AssetMetadata(BaseModel):
+    """What a client says about an asset (and may replace with PUT)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: Filename
+    translations: list[Translation] = Field(default_factory=list, max_length=4)
+    note: str | None = Field(default=None, max_length=MAX_TEXT)
+    mature: bool = False
+
+    @field_validator("filename")
+    @classmethod
+    def _no_path(cls, name: str) -> str:
+        if not name.strip() or any(unicodedata_category(ch) == "Cc" for ch in name):
+            raise ValueError("a file name without control characters")
+        return name
+
+    @field_validator("translations")
+    @classmethod
+    def _one_per_language(cls, translations: list[Translation]) -> list[Translation]:
+        languages = [translation.language for translation in translations]
+        if len(set(languages)) != len(languages):
+            raise ValueError("one translation per language")
+        return translations
+
+    def title(self, culture: str | None) -> str | None:
+        language = (culture or "en").split("-", 1)[0].lower()
+        found: dict[str, str] = {t.language: t.title for t in self.translations if t.title}
+        return found.get(language) or found.get("en") or next(iter(found.values()), None)
+
+
+class Asset(AssetMetadata):
+    model_config = ConfigDict(extra="ignore")
+
     account_id: str
     asset_id: str
-    filename: str
     content_type: str
     size: int
     sha256: str
     crc32: int
     etag: str
     s3_key: str
+    width: int | None = None
+    height: int | None = None
+    batch: datetime = Field(default_factory=lambda: datetime.now(UTC))
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
     deleted: bool = False
+
+
+class ReplaceAssetRequest(AssetMetadata):
+    """PUT replaces everything: each field must be sent (a left-out translation is removed)."""
+
+    translations: list[Translation] = Field(max_length=4)
+    note: str | None = Field(max_length=MAX_TEXT)
+    mature: bool
+
+
+class ImportAssetRequest(AssetMetadata):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    art: str = Field(min_length=1, description="an https URL to fetch, or the file's bytes in base64")
+    content_type: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("content_type", "contentType"),
+        max_length=100,
+        description="required with base64 art",
+    )
+    batch: datetime | None = Field(default=None, description="ISO 8601 UTC with milliseconds; default now")
+    update: bool = Field(default=False, description="on a duplicate, replace filename, note and translations first")
+
+    @field_validator("batch")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() != timedelta(0):
+            raise ValueError("batch must be in UTC (end it with Z)")
+        return value
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: Filename
+    content_type: str = Field(min_length=3, max_length=100)
+    size: int = Field(ge=1, le=5 * 1024**3, description="bytes; at most 5 GiB (one S3 PUT)")
+
+
+class UploadState(StrEnum):
+    PENDING = "pending"
+    INGESTED = "ingested"
+    REJECTED = "rejected"
+
+
+class Upload(BaseModel):
+    account_id: str
+    upload_id: str
+    filename: str
+    content_type: str
+    size: int
+    created_by: str
+    state: UploadState = UploadState.PENDING
+    asset_id: str | None = None
+    duplicate: bool = False
+    reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class DownloadState(StrEnum):
@@ -476,3 +593,42 @@ class TokenOut(BaseModel):
 DownloadList = ListOf[DownloadOut]
 TargetList = ListOf[TargetOut]
 UserList = ListOf[UserOut]
+
+
+class AssetOut(BaseModel):
+    key: str
+    url: str
+    filename: str
+    content_type: str
+    media_type: str
+    size: int
+    sha256: str
+    crc32: str  # 8 hex digits
+    width: int | None
+    height: int | None
+    batch: datetime
+    translations: list[Translation]
+    note: str | None
+    mature: bool
+    created_at: datetime
+    updated_at: datetime
+    downloads_url: str
+
+
+class UploadOut(BaseModel):
+    id: str
+    url: str
+    state: UploadState
+    filename: str
+    content_type: str
+    size: int
+    asset: str | None = Field(description="the asset key, once ingested")
+    asset_url: str | None
+    duplicate: bool
+    reason: str | None
+    upload_url: str | None = Field(default=None, description="PUT the bytes here (only in the answer to POST)")
+    upload_headers: dict[str, str] | None = None
+    expires_at: datetime | None = None
+
+
+AssetList = ListOf[AssetOut]

@@ -14,7 +14,7 @@ import ipaddress
 import socket
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -78,21 +78,26 @@ def checked_destination(url: str, policy: Policy) -> tuple[str, str, int, IPAddr
     return scheme, host, port, addresses[0], path
 
 
+def _connect(scheme: str, host: str, port: int, address: IPAddress, policy: Policy) -> http.client.HTTPConnection:
+    """A connection to the checked address, TLS verified against the host name."""
+    raw = socket.create_connection((str(address), port), timeout=policy.timeout_seconds)
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=policy.timeout_seconds)
+        connection.sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=policy.timeout_seconds)
+        connection.sock = raw
+    return connection
+
+
 def post(url: str, body: bytes, headers: dict[str, str], policy: Policy | None = None) -> int:
     """POST `body` and return the status. Network errors, timeouts and 5xx raise
     DeliveryFailed (worth retrying); other statuses are returned for the caller to judge."""
     policy = policy or Policy()
     scheme, host, port, address, path = checked_destination(url, policy)
     try:
-        raw = socket.create_connection((str(address), port), timeout=policy.timeout_seconds)
-        connection: http.client.HTTPConnection
-        if scheme == "https":
-            tls = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
-            connection = http.client.HTTPSConnection(host, port, timeout=policy.timeout_seconds)
-            connection.sock = tls
-        else:
-            connection = http.client.HTTPConnection(host, port, timeout=policy.timeout_seconds)
-            connection.sock = raw
+        connection = _connect(scheme, host, port, address, policy)
         try:
             connection.request("POST", path, body=body, headers={**headers, "Host": host})
             response = connection.getresponse()
@@ -105,3 +110,46 @@ def post(url: str, body: bytes, headers: dict[str, str], policy: Policy | None =
     if status >= 500:
         raise DeliveryFailed(f"{host} answered {status}")
     return status
+
+
+@dataclass(frozen=True)
+class Fetched:
+    content_type: str | None
+    body: bytes
+
+
+def get(url: str, max_bytes: int, policy: Policy | None = None, max_redirects: int = 3) -> Fetched:
+    """GET a public https URL, following at most `max_redirects` redirects (each target
+    checked like the first), refusing bodies over `max_bytes`."""
+    policy = policy or Policy()
+    for _ in range(max_redirects + 1):
+        scheme, host, port, address, path = checked_destination(url, policy)
+        try:
+            connection = _connect(scheme, host, port, address, policy)
+            try:
+                connection.request("GET", path, headers={"Host": host, "User-Agent": "Carton-Import/1"})
+                response = connection.getresponse()
+                if response.status in (301, 302, 303, 307, 308):
+                    location = response.getheader("Location")
+                    if not location:
+                        raise DeliveryFailed(f"{host} redirected without a Location")
+                    url = urljoin(url, location)
+                    continue
+                if response.status != 200:
+                    raise DeliveryFailed(f"{host} answered {response.status}")
+                declared = response.getheader("Content-Length")
+                if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+                    raise TooLarge(f"{int(declared):,} bytes is over {max_bytes:,}")
+                body = response.read(max_bytes + 1)
+                if len(body) > max_bytes:
+                    raise TooLarge(f"more than {max_bytes:,} bytes")
+                return Fetched(response.getheader("Content-Type"), body)
+            finally:
+                connection.close()
+        except (OSError, http.client.HTTPException) as error:
+            raise DeliveryFailed(f"{host}: {error}") from error
+    raise UnsafeDestination(f"more than {max_redirects} redirects")
+
+
+class TooLarge(Exception):
+    """The body is larger than the caller accepts."""

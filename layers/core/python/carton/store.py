@@ -11,7 +11,7 @@ and counted without reading more than a page.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.conditions import ConditionBase, Key
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from carton import aws
 from carton.config import settings
 from carton.errors import Conflict, NotFound
+from carton.media import media_group
 from carton.models import (
     Asset,
     Download,
@@ -30,6 +31,7 @@ from carton.models import (
     Progress,
     Target,
     TokenRecord,
+    Upload,
     User,
     utcnow,
 )
@@ -126,6 +128,31 @@ def download_item(download: Download) -> dict[str, Any]:
         **download_key(download.account_id, download.download_id),
         **_download_index_keys(download, download.state),
     )
+
+
+def assets_partition(index: Index, account_id: str, value: str = "") -> str:
+    """Assets share the list indexes with downloads under their own partitions:
+    by_account → all assets, by_type → per media type, by_state → per batch."""
+    return f"{_account(account_id)}#ASSETS" + (f"#{index.name.upper()}#{value}" if value else "")
+
+
+def asset_item(asset: Asset) -> dict[str, Any]:
+    item = _item(asset, **_asset_key(asset.account_id, asset.asset_id))
+    if not asset.deleted:
+        item[LIST_SORT_KEY] = list_sort_key(asset.created_at, asset.asset_id)
+        item[BY_ACCOUNT_INDEX.keys.partition_key] = assets_partition(BY_ACCOUNT_INDEX, asset.account_id)
+        item[BY_TYPE_INDEX.keys.partition_key] = assets_partition(
+            BY_TYPE_INDEX, asset.account_id, media_group(asset.content_type)
+        )
+        item[BY_STATE_INDEX.keys.partition_key] = assets_partition(
+            BY_STATE_INDEX, asset.account_id, batch_text(asset.batch)
+        )
+    return item
+
+
+def batch_text(batch: datetime) -> str:
+    """A batch as OrbitKit writes it: ISO 8601 UTC with milliseconds."""
+    return batch.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{batch.microsecond // 1000:03d}Z"
 
 
 def counter_names(*, user: str | None = None, state: str | None = None, download_type: str | None = None) -> str | None:
@@ -285,7 +312,71 @@ class Store:
     # ---- assets ----------------------------------------------------------------------
 
     def put_asset(self, asset: Asset) -> None:
-        self.table.put_item(Item=_item(asset, **_asset_key(asset.account_id, asset.asset_id)))
+        """Write an asset record as it is (its list-index keys only while it is live)."""
+        self.table.put_item(Item=asset_item(asset))
+
+    def create_asset(self, asset: Asset) -> None:
+        """The asset and its content marker, or Conflict when the same bytes won the race."""
+        marker = {PK: _account(asset.account_id), SK: f"SHA256#{asset.sha256}", "asset_id": asset.asset_id}
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": marker,
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
+                    },
+                    {"Put": {"TableName": self.table.name, "Item": asset_item(asset)}},
+                ]
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                raise Conflict("The same bytes are an asset already", {"art": ["duplicate"]}) from error
+            raise
+
+    def asset_with_sha256(self, account_id: str, sha256: str) -> Asset | None:
+        """The live asset holding exactly these bytes, if any (byte-for-byte de-duplication)."""
+        marker = self.table.get_item(Key={PK: _account(account_id), SK: f"SHA256#{sha256}"}, ConsistentRead=True).get(
+            "Item"
+        )
+        if marker is None:
+            return None
+        return self.get_assets(account_id, [str(marker["asset_id"])]).get(str(marker["asset_id"]))
+
+    def delete_asset(self, asset: Asset) -> Asset:
+        """Mark the asset deleted (GET answers 410 from now on) and free its bytes' marker."""
+        gone = asset.model_copy(update={"deleted": True, "updated_at": utcnow()})
+        self.client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self.table.name, "Item": asset_item(gone)}},
+                {
+                    "Delete": {
+                        "TableName": self.table.name,
+                        "Key": {PK: _account(asset.account_id), SK: f"SHA256#{asset.sha256}"},
+                    }
+                },
+            ]
+        )
+        return gone
+
+    def get_asset(self, account_id: str, asset_id: str) -> Asset | None:
+        item = self.table.get_item(Key=_asset_key(account_id, asset_id), ConsistentRead=True).get("Item")
+        return None if item is None else record_of(Asset, item)
+
+    # ---- uploads ---------------------------------------------------------------------
+
+    def put_upload(self, upload: Upload) -> None:
+        self.table.put_item(Item=_item(upload, **{PK: _account(upload.account_id), SK: f"UPLOAD#{upload.upload_id}"}))
+
+    def get_upload(self, account_id: str, upload_id: str) -> Upload:
+        item = self.table.get_item(Key={PK: _account(account_id), SK: f"UPLOAD#{upload_id}"}, ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None:
+            raise NotFound("Upload not found", {"upload_id": [f"no upload {upload_id!r}"]})
+        return record_of(Upload, item)
 
     def get_assets(self, account_id: str, asset_ids: Sequence[str]) -> dict[str, Asset]:
         """The live (not deleted) assets among `asset_ids`, by id; unknown ids are absent."""

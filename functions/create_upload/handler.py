@@ -1,0 +1,22 @@
+"""POST /api/v1/assets/uploads — a presigned PUT for a large file; the S3 event ingests it."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from carton.assets import create_upload
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import UploadOut, UploadRequest
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.post(route_of("create_upload", "POST").resolver_path, responses=documented(201, UploadOut, "Where to PUT"))
+def create(request: Annotated[UploadRequest, Body()]) -> Response[str]:
+    body = create_upload(principal(app), request, Store(), base_url(app))
+    return json_response(201, body.model_dump(mode="json"), {"Location": body.url, "Cache-Control": "no-store"})
+
+
+lambda_handler = api_handler(app)

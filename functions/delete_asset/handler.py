@@ -1,0 +1,18 @@
+"""DELETE /api/v1/assets/{key} — 204; afterwards the key answers 410 GONE."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from carton.assets import delete_asset
+from carton.http import api_handler, api_resolver, documented, no_content, principal, route_of
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.delete(route_of("delete_asset", "DELETE").resolver_path, responses=documented(204, None, "Deleted"))
+def delete(key: str) -> Response[str]:
+    delete_asset(principal(app), key, Store())
+    return no_content()
+
+
+lambda_handler = api_handler(app)

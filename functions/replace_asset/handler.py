@@ -1,0 +1,22 @@
+"""PUT /api/v1/assets/{key} — replace filename, translations, note and mature (all required)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from carton.assets import replace_metadata, representation
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import AssetOut, ReplaceAssetRequest
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.put(route_of("replace_asset", "PUT").resolver_path, responses=documented(200, AssetOut, "The asset"))
+def replace(key: str, request: Annotated[ReplaceAssetRequest, Body()]) -> Response[str]:
+    asset = replace_metadata(principal(app), key, request, Store())
+    return json_response(200, representation(asset, base_url(app)).model_dump(mode="json"))
+
+
+lambda_handler = api_handler(app)
