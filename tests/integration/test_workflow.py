@@ -71,7 +71,7 @@ def test_prepare_package_complete_builds_the_archive_and_records_everything(cart
 
 
 def test_clashing_names_get_counters_and_the_manifest_name_is_reserved(carton: Carton) -> None:
-    store_bytes(carton.store, "demo", "dup1", "Logo.png", "image/png", b"one")
+    store_bytes(carton.store, "demo", "dup1", "Logo.png", "text/plain", b"one")
     store_bytes(carton.store, "demo", "dup2", "manifest.json", "application/json", b"{}")
     download_id = new_download(carton, ["demo-logo", "dup1", "dup2"])
     run_workflow(carton, download_id)
