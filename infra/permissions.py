@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carton.schema import ARCHIVES_PREFIX, ASSETS_PREFIX, UPLOADS_PREFIX
+from carton.schema import ARCHIVES_PREFIX, ASSETS_PREFIX, DERIVED_PREFIX, UPLOADS_PREFIX
 
 # Transactions need no action of their own: each item needs its Put/Update/Delete.
 _READ = ["dynamodb:GetItem"]
@@ -30,7 +30,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "download_file": _READ,
     "list_targets": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_target": _READ,
-    "workflow_prepare": [*_STATE_CHANGE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"],
+    "workflow_prepare": [*_STATE_CHANGE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
     "workflow_package": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
     "workflow_complete": _STATE_CHANGE,
     "workflow_fail": _STATE_CHANGE,
@@ -61,8 +61,14 @@ QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads")
 OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "download_file": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
     "delete_download": [("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload", "s3:DeleteObject"])],
+    # Renditions and conversions are made from originals while the archive is planned.
+    "workflow_prepare": [
+        ("assets", ASSETS_PREFIX, ["s3:GetObject"]),
+        ("assets", DERIVED_PREFIX, ["s3:PutObject"]),
+    ],
     "workflow_package": [
         ("assets", ASSETS_PREFIX, ["s3:GetObject"]),
+        ("assets", DERIVED_PREFIX, ["s3:GetObject"]),
         ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:AbortMultipartUpload"]),
     ],
     "workflow_complete": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
@@ -87,6 +93,7 @@ WORKFLOW_ACTIONS: dict[str, list[str]] = {
 SIZING: dict[str, tuple[int, int]] = {
     # 1,769 MB is one full vCPU: packaging is CRC and network bound.
     "workflow_package": (1769, 900),
+    "workflow_prepare": (1769, 900),
     "ingest_upload": (1024, 300),
     # URL imports hold up to 100 MB in memory.
     "import_asset": (1024, 29),

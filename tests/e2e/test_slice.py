@@ -205,13 +205,15 @@ def test_the_downloads_api_over_http(api: Api) -> None:
     assert reply.status == 201, reply.body
     download = wait_until_finished(api, reply.json()["id"])
     assert download["state"] == "complete"
-    assert download["progress"]["files_skipped"] == 1
+    assert download["progress"]["files_skipped"] == 0
 
     targets = api.call("GET", f"/api/v1/downloads/{download['id']}/targets?limit=1")
     assert targets.status == 200 and targets.json()["count"] == 2 and targets.json()["next"]
     second = api.call("GET", urlsplit(targets.json()["next"]).path + "?" + urlsplit(targets.json()["next"]).query)
-    states = {t["asset_id"]: t["state"] for t in targets.json()["results"] + second.json()["results"]}
-    assert states == {api.asset_ids[0]: "packed", api.asset_ids[1]: "skipped"}
+    renditions = {
+        t["asset_id"]: (t["state"], t["rendition"]) for t in targets.json()["results"] + second.json()["results"]
+    }
+    assert renditions == {api.asset_ids[0]: ("packed", "original"), api.asset_ids[1]: ("packed", "thumbnail")}
     one = api.call("GET", f"/api/v1/downloads/{download['id']}/targets/{api.asset_ids[0]}.json")
     assert one.status == 200 and one.json()["path"] == f"1-{one.json()['path'][2:]}"
 

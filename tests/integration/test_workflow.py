@@ -6,6 +6,7 @@ import zipfile
 import zlib
 
 import pytest
+from PIL import Image
 
 from carton import aws
 from carton.assets import store_bytes
@@ -13,6 +14,7 @@ from carton.auth import principal_from_context
 from carton.downloads import create_download
 from carton.models import CreateDownloadRequest, DownloadState, TargetState
 from carton_local.lambdas import FunctionError
+from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
 
 
@@ -146,3 +148,41 @@ def test_steps_on_a_deleted_download_change_nothing(carton: Carton) -> None:
     assert caught.value.payload["errorType"] == "Conflict"
     result = step(carton, "fail", {})
     assert result["state"] == "gone"
+
+
+def test_renditions_and_conversions_are_made_once_packed_and_reused(carton: Carton) -> None:
+    photo = store_bytes(carton.store, "demo", "big", "Big Photo.png", "image/png", png(1600, 900, (1, 2, 3)))
+    renditions = {
+        "global": {"image": {"rendition": "preview"}},
+        "individual": {"demo-logo": {"conversion": {"format": "webp", "max_width": 16, "quality": 70}}},
+    }
+    first = new_download(carton, ["big", "demo-logo", "demo-readme"], renditions=renditions)
+    run_workflow(carton, first)
+    archive = archive_of(carton, first)
+    assert archive.namelist() == ["Big Photo.jpg", "logo.webp", "README.txt", "manifest.json"]
+    with Image.open(io.BytesIO(archive.read("Big Photo.jpg"))) as preview:
+        assert (preview.format, preview.size) == ("JPEG", (1024, 576))
+    with Image.open(io.BytesIO(archive.read("logo.webp"))) as converted:
+        assert (converted.format, converted.size) == ("WEBP", (16, 16))
+    targets = {t.asset_id: t for t in carton.store.targets("demo", first)}
+    assert (targets["big"].rendition, targets["demo-logo"].rendition) == ("preview", "webp 16x q70")
+    assert targets["demo-logo"].size == len(archive.read("logo.webp"))
+    assert targets["demo-readme"].rendition == "original" and targets["demo-readme"].state is TargetState.PACKED
+    manifest = json.loads(archive.read("manifest.json"))
+    assert [f["rendition"] for f in manifest["files"]] == ["preview", "webp 16x q70", "original"]
+
+    made = aws.s3().list_objects_v2(Bucket=carton.resources.buckets["assets"], Prefix="derived/")["KeyCount"]
+    second = new_download(carton, ["big"], renditions={"global": renditions["global"]})
+    run_workflow(carton, second)
+    assert aws.s3().list_objects_v2(Bucket=carton.resources.buckets["assets"], Prefix="derived/")["KeyCount"] == made
+    assert photo.width == 1600
+
+
+def test_a_conversion_of_a_document_packs_the_original_and_says_why(carton: Carton) -> None:
+    renditions = {"global": {"document": {"conversion": {"format": "png"}}}}
+    download_id = new_download(carton, ["demo-report"], renditions=renditions)
+    run_workflow(carton, download_id)
+    target = carton.store.targets("demo", download_id)[0]
+    assert target.state is TargetState.PACKED and target.rendition == "original"
+    assert "apply to images" in (target.reason or "")
+    assert archive_of(carton, download_id).namelist() == ["report.csv", "manifest.json"]

@@ -112,6 +112,8 @@ class DimensionReader:
         self._fed += len(chunk)
         try:
             self._parser.feed(chunk)
+        except Image.DecompressionBombError as error:
+            raise ImageTooLarge(str(error)) from error
         except (OSError, SyntaxError, ValueError):
             self._fed = 1 << 62  # not an image Pillow can read: stop trying
             return

@@ -141,6 +141,26 @@ class ReplaceAssetRequest(AssetMetadata):
     mature: bool
 
 
+class Derived(BaseModel):
+    """A rendition or conversion of an asset, stored once and reused."""
+
+    account_id: str
+    asset_id: str
+    spec_id: str
+    label: str
+    source_etag: str  # the original it was made from; a changed original is made again
+    s3_key: str
+    etag: str
+    content_type: str
+    extension: str
+    size: int
+    sha256: str
+    crc32: int
+    width: int
+    height: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class ImportAssetRequest(AssetMetadata):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

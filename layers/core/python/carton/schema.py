@@ -46,6 +46,8 @@ TABLE_INDEXES: tuple[Index, ...] = (
 UPLOADS_PREFIX = "uploads/"
 # Ingested asset bytes, keyed by account and asset id.
 ASSETS_PREFIX = "assets/"
+# Renditions and conversions, produced once per (asset, spec) and reused.
+DERIVED_PREFIX = "derived/"
 # Finished archives; their removal (lifecycle or DELETE) marks downloads expired.
 ARCHIVES_PREFIX = "archives/"
 

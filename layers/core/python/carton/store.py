@@ -24,6 +24,7 @@ from carton.errors import Conflict, NotFound
 from carton.media import media_group
 from carton.models import (
     Asset,
+    Derived,
     Download,
     DownloadError,
     DownloadState,
@@ -364,6 +365,17 @@ class Store:
     def get_asset(self, account_id: str, asset_id: str) -> Asset | None:
         item = self.table.get_item(Key=_asset_key(account_id, asset_id), ConsistentRead=True).get("Item")
         return None if item is None else record_of(Asset, item)
+
+    def get_derived(self, account_id: str, asset_id: str, spec_id: str) -> Derived | None:
+        item = self.table.get_item(Key={PK: _account(account_id), SK: f"DERIVED#{asset_id}#{spec_id}"}).get("Item")
+        return None if item is None else record_of(Derived, item)
+
+    def put_derived(self, derived: Derived) -> None:
+        self.table.put_item(
+            Item=_item(
+                derived, **{PK: _account(derived.account_id), SK: f"DERIVED#{derived.asset_id}#{derived.spec_id}"}
+            )
+        )
 
     # ---- uploads ---------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import contextlib
 import json
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -21,50 +21,45 @@ from carton import aws
 from carton.archive import ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
 from carton.config import settings
 from carton.errors import Conflict, NotFound, PackagingError
+from carton.media import media_group
 from carton.models import (
     Asset,
+    Derived,
     Download,
     DownloadError,
     DownloadState,
-    MediaGroup,
     Progress,
+    RenditionSpec,
     Target,
     TargetState,
     utcnow,
 )
 from carton.packaging import MultipartSink, ThrottledProgress, s3_source, write_archive
+from carton.renditions import CannotDerive, derived_for
 from carton.schema import ARCHIVES_PREFIX
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
-_DOCUMENT_TYPES = {"application/pdf", "application/msword", "application/rtf", "application/json", "application/xml"}
 _CODED_MESSAGE = re.compile(r"^(\w+): (.*)$", re.DOTALL)
 
 
-def media_group(content_type: str) -> MediaGroup:
-    kind = content_type.split("/", 1)[0].lower()
-    if kind in ("image", "video"):
-        return "image" if kind == "image" else "video"
-    if kind == "text" or content_type.lower() in _DOCUMENT_TYPES:
-        return "document"
-    return "other"
+def entry_path(download: Download, asset: Asset, position: int, extension: str | None = None) -> str:
+    """The file's path in the archive: the name template, made safe, in its folder.
 
-
-def entry_path(download: Download, asset: Asset, position: int) -> str:
-    """The file's path in the archive: the name template, made safe, in its folder."""
+    `extension` replaces the original's when a rendition or conversion changed the format.
+    """
     path = PurePosixPath(asset.filename)
+    ext = extension if extension is not None else path.suffix
     fields = {
-        "filename": asset.filename,
+        "filename": path.stem + ext,
         "stem": path.stem,
-        "ext": path.suffix,
+        "ext": ext,
         "key": asset.asset_id,
-        # Assets carry no translated titles yet; the file name's stem stands in.
-        "title": path.stem,
+        "title": asset.title(download.options.culture) or path.stem,
         "position": str(position + 1),
     }
-    filename = safe_entry_name(
-        download.options.name_template.format(**fields).replace("/", "_"), fallback=asset.asset_id
-    )
+    name = download.options.name_template.format(**fields).replace("/", "_")
+    filename = safe_entry_name(name, fallback=asset.asset_id)
     if download.layout == "folders":
         return f"{safe_entry_name(asset.asset_id)}/{filename}"
     return filename
@@ -81,10 +76,14 @@ def _skipped(download: Download, asset_id: str, position: int, reason: str, rend
     )
 
 
-def plan_targets(download: Download, assets: dict[str, Asset]) -> list[Target]:
+Derive = Callable[[Asset, RenditionSpec], Derived]
+
+
+def plan_targets(download: Download, assets: dict[str, Asset], derive: Derive) -> list[Target]:
     """One target per requested asset, in request order, with unique safe paths.
 
-    Raises PackagingError for a missing asset when the download says on_missing=fail.
+    `derive` makes (or finds) a rendition or conversion. Raises PackagingError for a
+    missing asset when the download says on_missing=fail.
     """
     targets: list[Target] = []
     missing = [asset_id for asset_id in download.asset_ids if asset_id not in assets]
@@ -96,21 +95,36 @@ def plan_targets(download: Download, assets: dict[str, Asset]) -> list[Target]:
             targets.append(_skipped(download, asset_id, position, "asset was deleted after the download was requested"))
             continue
         spec = download.options.renditions.for_asset(asset_id, media_group(asset.content_type))
-        if not spec.is_original:
-            reason = f"rendition {spec.label()!r} is not produced yet; only originals can be packed"
-            targets.append(_skipped(download, asset_id, position, reason, spec.label()))
+        original = Target(
+            download_id=download.download_id,
+            asset_id=asset_id,
+            position=position,
+            path=entry_path(download, asset, position),
+            size=asset.size,
+            crc32=asset.crc32,
+            sha256=asset.sha256,
+            source_key=asset.s3_key,
+            source_etag=asset.etag,
+        )
+        if spec.is_original:
+            targets.append(original)
+            continue
+        try:
+            derived = derive(asset, spec)
+        except CannotDerive as cannot:
+            targets.append(original.model_copy(update={"reason": f"{spec.label()} not made: {cannot}"}))
             continue
         targets.append(
-            Target(
-                download_id=download.download_id,
-                asset_id=asset_id,
-                position=position,
-                path=entry_path(download, asset, position),
-                size=asset.size,
-                crc32=asset.crc32,
-                sha256=asset.sha256,
-                source_key=asset.s3_key,
-                source_etag=asset.etag,
+            original.model_copy(
+                update={
+                    "rendition": derived.label,
+                    "path": entry_path(download, asset, position, derived.extension),
+                    "size": derived.size,
+                    "crc32": derived.crc32,
+                    "sha256": derived.sha256,
+                    "source_key": derived.s3_key,
+                    "source_etag": derived.etag,
+                }
             )
         )
     packed = [target for target in targets if target.state is TargetState.PLANNED]
@@ -125,7 +139,14 @@ def plan_targets(download: Download, assets: dict[str, Asset]) -> list[Target]:
 
 def manifest_bytes(download: Download, targets: Iterable[Target]) -> bytes:
     files = [
-        {"path": t.path, "asset_id": t.asset_id, "size": t.size, "sha256": t.sha256, "crc32": f"{t.crc32:08x}"}
+        {
+            "path": t.path,
+            "asset_id": t.asset_id,
+            "rendition": t.rendition,
+            "size": t.size,
+            "sha256": t.sha256,
+            "crc32": f"{t.crc32:08x}",
+        }
         for t in targets
         if t.state is not TargetState.SKIPPED and t.crc32 is not None
     ]
@@ -147,7 +168,9 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     download = store.update_download(
         account_id, download_id, expect=[DownloadState.PENDING], state=DownloadState.PACKAGING
     )
-    targets = plan_targets(download, store.get_assets(account_id, download.asset_ids))
+    targets = plan_targets(
+        download, store.get_assets(account_id, download.asset_ids), lambda asset, spec: derived_for(asset, spec, store)
+    )
     store.put_targets(download, targets)
     planned = [t for t in targets if t.state is TargetState.PLANNED]
     store.update_download(
