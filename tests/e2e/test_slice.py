@@ -285,3 +285,28 @@ def test_keys_limited_to_a_download_type_and_revoked_keys(api: Api) -> None:
     assert api.call("DELETE", f"/api/v1/account/tokens/{key['id']}").status == 204
     if not os.environ.get("CARTON_API_URL"):  # API Gateway caches authorizer answers for a minute
         assert limited.call("GET", "/api/v1/downloads").status == 401
+
+
+def test_an_imported_image_converted_in_a_download(api: Api) -> None:
+    from PIL import Image
+
+    source = io.BytesIO()
+    Image.new("RGB", (300, 200), (30, 90, 160)).save(source, format="PNG")
+    reply = api.call(
+        "POST",
+        "/api/v1/assets",
+        {"art": base64.b64encode(source.getvalue()).decode(), "content_type": "image/png", "filename": "sky.png"},
+    )
+    assert reply.status in (200, 201), reply.body
+    key = reply.json()["key"]
+    conversion = {"conversion": {"format": "webp", "max_width": 150, "quality": 60}}
+    reply = api.call("POST", "/api/v1/downloads", {"asset_ids": [key], "renditions": {"individual": {key: conversion}}})
+    download = wait_until_finished(api, reply.json()["id"])
+    assert download["state"] == "complete" and download["has_conversions"] is True
+    location = api.call("GET", f"/api/v1/downloads/{download['id']}/file").headers["location"]
+    with urllib.request.urlopen(location, timeout=30) as response:
+        archive = zipfile.ZipFile(io.BytesIO(response.read()))
+    with Image.open(io.BytesIO(archive.read("sky.webp"))) as converted:
+        assert (converted.format, converted.size) == ("WEBP", (150, 100))
+    target = api.call("GET", f"/api/v1/downloads/{download['id']}/targets/{key}").json()
+    assert target["rendition"] == "webp 150x q60" and target["size"] == len(archive.read("sky.webp"))
