@@ -33,12 +33,17 @@ types: $(STAMP)
 unit integration infra e2e: $(STAMP) tools
 	$(BIN)/pytest tests/$@
 
-# Command-line archive checkers the tests run against built archives.
+# Command-line archive readers the tests check every built archive with
+# (unzip, 7z, bsdtar); installed from Debian's packages when missing.
+TOOL_PACKAGES := unzip:unzip 7z:p7zip-full bsdtar:libarchive-tools
 tools:
-	@command -v unzip >/dev/null || { \
+	@missing=""; for pair in $(TOOL_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip >/dev/null; \
-	  else echo "note: unzip is missing; archive checks with it are skipped (apt-get install unzip)"; fi; }
+	    echo "installing$$missing"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note:$$missing missing; archive checks with them are skipped"; fi; fi
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund

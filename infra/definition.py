@@ -33,15 +33,26 @@ RETRY = {
 CATCH = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILURE_STATE}
 
 
-def _decorate(states: dict[str, Any]) -> None:
+def _decorate(states: dict[str, Any], top_level: bool = True) -> None:
     for name, state in states.items():
         if state.get("Type") == "Task":
             state["Retry"] = [*state.get("Retry", []), RETRY]
-            if name != FAILURE_STATE:
-                state.setdefault("Catch", [CATCH])
+        # A Catch may only lead to a state of its own level: inside a Map, errors end the
+        # iteration and the Map's own Catch takes them to RecordFailure.
+        if top_level and state.get("Type") in ("Task", "Map") and name != FAILURE_STATE:
+            state.setdefault("Catch", [CATCH])
         for nested in ("Iterator", "ItemProcessor"):
             if nested in state:
-                _decorate(state[nested]["States"])
+                _decorate(state[nested]["States"], top_level=False)
+
+
+def with_concurrency(template: str, concurrency: int) -> str:
+    """The definition with the Pack map's MaxConcurrency set (how many workers at once)."""
+    document = json.loads(template)
+    for state in document["States"].values():
+        if state.get("Type") == "Map":
+            state["MaxConcurrency"] = concurrency
+    return json.dumps(document, indent=2)
 
 
 def definition_template() -> str:

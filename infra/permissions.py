@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carton.schema import ARCHIVES_PREFIX, ASSETS_PREFIX, DERIVED_PREFIX, UPLOADS_PREFIX
+from carton.schema import ARCHIVES_PREFIX, ASSETS_PREFIX, DERIVED_PREFIX, PLANS_PREFIX, UPLOADS_PREFIX
 
 # Transactions need no action of their own: each item needs its Put/Update/Delete.
 _READ = ["dynamodb:GetItem"]
@@ -31,8 +31,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "list_targets": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_target": _READ,
     "workflow_prepare": [*_STATE_CHANGE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
-    "workflow_package": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
-    "workflow_complete": _STATE_CHANGE,
+    "workflow_pack": ["dynamodb:UpdateItem"],
+    "workflow_complete": [*_STATE_CHANGE, "dynamodb:Query", "dynamodb:BatchWriteItem"],
     "workflow_fail": _STATE_CHANGE,
     "list_users": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_user": _READ,
@@ -61,18 +61,29 @@ QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads")
 OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "download_file": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
     "delete_download": [("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload", "s3:DeleteObject"])],
-    # Renditions and conversions are made from originals while the archive is planned.
+    # Renditions and conversions are made from originals while the archive is planned;
+    # every source is checked (HEAD), the upload opened and the plan written.
     "workflow_prepare": [
         ("assets", ASSETS_PREFIX, ["s3:GetObject"]),
-        ("assets", DERIVED_PREFIX, ["s3:PutObject"]),
+        ("assets", DERIVED_PREFIX, ["s3:GetObject", "s3:PutObject"]),
+        ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:AbortMultipartUpload"]),
+        ("archives", PLANS_PREFIX, ["s3:PutObject"]),
     ],
-    "workflow_package": [
+    # UploadPart and UploadPartCopy: s3:PutObject on the archive, s3:GetObject on the source.
+    "workflow_pack": [
         ("assets", ASSETS_PREFIX, ["s3:GetObject"]),
         ("assets", DERIVED_PREFIX, ["s3:GetObject"]),
-        ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:AbortMultipartUpload"]),
+        ("archives", ARCHIVES_PREFIX, ["s3:PutObject"]),
+        ("archives", PLANS_PREFIX, ["s3:GetObject"]),
     ],
-    "workflow_complete": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
-    "workflow_fail": [("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"])],
+    "workflow_complete": [
+        ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts"]),
+        ("archives", PLANS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
+    ],
+    "workflow_fail": [
+        ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"]),
+        ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
+    ],
     "ingest_upload": [
         ("assets", UPLOADS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
         ("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject"]),
@@ -92,7 +103,7 @@ WORKFLOW_ACTIONS: dict[str, list[str]] = {
 # Memory (MB) and timeout (s) where the default (256 MB, 29 s: API Gateway's limit) won't do.
 SIZING: dict[str, tuple[int, int]] = {
     # 1,769 MB is one full vCPU: packaging is CRC and network bound.
-    "workflow_package": (1769, 900),
+    "workflow_pack": (1769, 900),
     "workflow_prepare": (1769, 900),
     "ingest_upload": (1024, 300),
     # URL imports hold up to 100 MB in memory.

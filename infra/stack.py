@@ -19,6 +19,7 @@ from infra.triggers import Triggers
 from infra.workflow import Workflow
 
 AUTHORIZER = "authorizer"
+DEFAULT_PACK_CONCURRENCY = 10
 
 
 class CartonStack(cdk.Stack):
@@ -51,7 +52,12 @@ class CartonStack(cdk.Stack):
         ]
         by_name = {name: functions.add(name) for name in names}
 
-        workflow = Workflow(self, "Workflow", functions=by_name)
+        workflow = Workflow(
+            self,
+            "Workflow",
+            functions=by_name,
+            pack_concurrency=int(self.node.try_get_context("pack_concurrency") or DEFAULT_PACK_CONCURRENCY),
+        )
         for name, actions in WORKFLOW_ACTIONS.items():
             workflow.grant(by_name[name], actions)
             by_name[name].add_environment(config.ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn)

@@ -9,7 +9,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from carton.schema import TABLE_INDEXES, TABLE_KEYS
+from carton.schema import PLANS_PREFIX, TABLE_INDEXES, TABLE_KEYS
 from infra.nag import acknowledge
 
 _S = dynamodb.AttributeType.STRING
@@ -95,6 +95,7 @@ class Storage(Construct):
             server_access_logs_prefix="archives/",
             lifecycle_rules=[
                 abort_uploads,
+                s3.LifecycleRule(id="expire-plans", prefix=PLANS_PREFIX, expiration=cdk.Duration.days(2)),
                 s3.LifecycleRule(
                     id="expire-archives",
                     expiration=cdk.Duration.days(archive_expiry_days),

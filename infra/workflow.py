@@ -8,15 +8,17 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.definition import definition_template, placeholders
+from infra.definition import definition_template, placeholders, with_concurrency
 from infra.nag import acknowledge
 from infra.observability import log_group
 
 
 class Workflow(Construct):
-    def __init__(self, scope: Construct, id: str, *, functions: dict[str, lambda_.Function]) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, functions: dict[str, lambda_.Function], pack_concurrency: int
+    ) -> None:
         super().__init__(scope, id)
-        template = definition_template()
+        template = with_concurrency(definition_template(), pack_concurrency)
         steps = {name: functions[name] for name in placeholders(template)}
         execution_logs = log_group(self, "Logs")
         self.state_machine = sfn.StateMachine(

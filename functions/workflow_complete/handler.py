@@ -1,4 +1,4 @@
-"""Workflow step 'complete' (see infra/workflow.asl.json)."""
+"""Workflow step 'complete': finish the upload, check it against the plan, mark it complete."""
 
 from typing import Any
 
@@ -8,7 +8,7 @@ from carton.store import Store
 
 
 def complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.complete(**event, store=Store())
+    return workflow.complete(event["account_id"], event["download_id"], Store())
 
 
 lambda_handler = entrypoint(complete)

@@ -1,4 +1,4 @@
-"""Workflow step 'prepare' (see infra/workflow.asl.json)."""
+"""Workflow step 'prepare': assets, renditions, checks, the archive plan and its upload."""
 
 from typing import Any
 
@@ -8,7 +8,7 @@ from carton.store import Store
 
 
 def prepare(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.prepare(**event, store=Store())
+    return workflow.prepare(event["account_id"], event["download_id"], Store())
 
 
 lambda_handler = entrypoint(prepare)

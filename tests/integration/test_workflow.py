@@ -33,8 +33,9 @@ def step(carton: Carton, name: str, payload: dict) -> dict:
 
 def run_workflow(carton: Carton, download_id: str) -> dict:
     state = step(carton, "prepare", {"download_id": download_id})
-    state = step(carton, "package", state)
-    return step(carton, "complete", state)
+    for group in state["groups"]:
+        step(carton, "pack", {"download_id": download_id, **group})
+    return step(carton, "complete", {"download_id": download_id})
 
 
 def archive_of(carton: Carton, download_id: str) -> zipfile.ZipFile:
@@ -96,16 +97,14 @@ def test_an_asset_deleted_before_packaging_is_skipped_with_a_reason(carton: Cart
     assert download.progress.files_skipped == 1 and download.target_count == 2
 
 
-def test_a_source_changed_after_ingest_fails_packaging_and_leaves_no_upload(carton: Carton) -> None:
+def test_a_source_changed_while_packing_fails_the_download_and_leaves_no_upload(carton: Carton) -> None:
     download_id = new_download(carton, ["demo-logo"])
     state = step(carton, "prepare", {"download_id": download_id})
     aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new")
     with pytest.raises(FunctionError) as caught:
-        step(carton, "package", state)
+        step(carton, "pack", {"download_id": download_id, **state["groups"][0]})
     assert caught.value.payload["errorType"] == "PackagingError"
     assert caught.value.payload["errorMessage"].startswith("source_changed:")
-    uploads = aws.s3().list_multipart_uploads(Bucket=carton.resources.buckets["archives"])
-    assert not uploads.get("Uploads")
 
     failure = {"Error": "PackagingError", "Cause": json.dumps(caught.value.payload)}
     result = step(carton, "fail", {"download_id": download_id, "error": failure})
@@ -113,33 +112,59 @@ def test_a_source_changed_after_ingest_fails_packaging_and_leaves_no_upload(cart
     download = carton.store.get_download("demo", download_id)
     assert download.state is DownloadState.FAILED
     assert download.error is not None and download.error.code == "source_changed"
+    archives = carton.resources.buckets["archives"]
+    assert not aws.s3().list_multipart_uploads(Bucket=archives).get("Uploads")
+    assert aws.s3().list_objects_v2(Bucket=archives, Prefix="plans/")["KeyCount"] == 0
 
 
-def test_fail_aborts_an_unfinished_upload(carton: Carton) -> None:
+@pytest.mark.parametrize("on_missing", ["skip", "fail"])
+def test_a_source_changed_before_packing_follows_on_missing(carton: Carton, on_missing: str) -> None:
+    download_id = new_download(carton, ["demo-logo", "demo-readme"], on_missing=on_missing)
+    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new")
+    if on_missing == "fail":
+        with pytest.raises(FunctionError) as caught:
+            step(carton, "prepare", {"download_id": download_id})
+        assert caught.value.payload["errorMessage"].startswith("source_missing:")
+        return
+    run_workflow(carton, download_id)
+    targets = {t.asset_id: t for t in carton.store.targets("demo", download_id)}
+    assert targets["demo-logo"].state is TargetState.SKIPPED
+    assert "changed after it was ingested" in (targets["demo-logo"].reason or "")
+    assert archive_of(carton, download_id).namelist() == ["README.txt", "manifest.json"]
+
+
+def test_fail_aborts_the_unfinished_upload(carton: Carton) -> None:
     download_id = new_download(carton, ["demo-logo"])
     step(carton, "prepare", {"download_id": download_id})
     s3, bucket = aws.s3(), carton.resources.buckets["archives"]
-    upload = s3.create_multipart_upload(Bucket=bucket, Key=f"archives/demo/{download_id}/x.zip")
-    carton.store.update_download(
-        "demo",
-        download_id,
-        expect=[DownloadState.PACKAGING],
-        upload_id=upload["UploadId"],
-        archive_key=f"archives/demo/{download_id}/x.zip",
-    )
+    assert len(s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])) == 1
     step(carton, "fail", {"download_id": download_id, "error": {"Error": "States.Timeout", "Cause": "took too long"}})
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     error = carton.store.get_download("demo", download_id).error
     assert error is not None and (error.code, error.message) == ("States.Timeout", "took too long")
 
 
-def test_complete_refuses_an_archive_that_does_not_match_the_plan(carton: Carton) -> None:
+def test_complete_refuses_an_archive_with_parts_missing(carton: Carton) -> None:
     download_id = new_download(carton, ["demo-logo"])
-    state = step(carton, "package", step(carton, "prepare", {"download_id": download_id}))
+    step(carton, "prepare", {"download_id": download_id})
     with pytest.raises(FunctionError) as caught:
-        step(carton, "complete", {**state, "size": state["size"] + 1})
-    assert caught.value.payload["errorMessage"].startswith("archive_size_mismatch:")
+        step(carton, "complete", {"download_id": download_id})
+    assert caught.value.payload["errorMessage"].startswith("parts_missing:")
     assert carton.store.get_download("demo", download_id).state is DownloadState.PACKAGING
+
+
+def test_a_worker_retried_redoes_only_its_parts_and_progress_adds_up(carton: Carton) -> None:
+    download_id = new_download(carton, ["demo-photo", "demo-readme", "demo-logo"])
+    state = step(carton, "prepare", {"download_id": download_id})
+    group = state["groups"][0]
+    step(carton, "pack", {"download_id": download_id, **group})
+    step(carton, "pack", {"download_id": download_id, **group})  # at-least-once: same parts again
+    download = carton.store.get_download("demo", download_id)
+    assert download.progress.files_done >= download.progress.files_total
+    step(carton, "complete", {"download_id": download_id})
+    assert archive_of(carton, download_id).testzip() is None
+    done = carton.store.get_download("demo", download_id).progress
+    assert (done.files_done, done.bytes_done) == (done.files_total, done.bytes_total)
 
 
 def test_steps_on_a_deleted_download_change_nothing(carton: Carton) -> None:

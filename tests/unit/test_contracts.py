@@ -9,7 +9,7 @@ from carton.openapi import build_document
 from carton.routes import DEPLOYED_ROUTES, GATEWAY_ANSWERS, ROUTES, http_functions, routes_of
 from carton.schema import S3_FEEDS
 from carton_local.gateway import match_route
-from infra.definition import FAILURE_STATE, RETRY, definition_template, placeholders, render
+from infra.definition import CATCH, FAILURE_STATE, RETRY, definition_template, placeholders, render, with_concurrency
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
@@ -32,10 +32,16 @@ def test_routes_are_unique_and_use_powertools_syntax() -> None:
 def test_every_task_is_retried_and_caught_except_the_failure_recorder() -> None:
     states = json.loads(definition_template())["States"]
     tasks = {name: state for name, state in states.items() if state["Type"] == "Task"}
-    assert set(tasks) == {"Prepare", "Package", "Complete", FAILURE_STATE, "NotifyCompleted", "NotifyFailed"}
+    assert set(tasks) == {"Prepare", "Complete", FAILURE_STATE, "NotifyCompleted", "NotifyFailed"}
     for name, state in tasks.items():
         assert state["Retry"][-1] == RETRY
         assert ("Catch" in state) == (name != FAILURE_STATE)
+    pack = states["Pack"]
+    assert pack["Type"] == "Map" and pack["Catch"] == [CATCH]
+    worker = pack["ItemProcessor"]["States"]["PackParts"]
+    assert worker["Retry"][0]["ErrorEquals"] == ["StorageThrottled"] and worker["Retry"][-1] == RETRY
+    assert "Catch" not in worker, "a Catch inside the map could not reach RecordFailure"
+    assert json.loads(with_concurrency(definition_template(), 3))["States"]["Pack"]["MaxConcurrency"] == 3
     for name in ("NotifyCompleted", "NotifyFailed"):
         assert states[name]["Retry"][0]["ErrorEquals"] == ["WebhookFailed"]
         assert states[name]["Catch"][0]["Next"] == states[name]["Next"], "notifying never fails a download"

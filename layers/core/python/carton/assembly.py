@@ -31,11 +31,13 @@ MAX_GROUPS = 200
 
 @dataclass(frozen=True)
 class Source:
-    """Where a member's bytes live, pinned to the version the plan was made for."""
+    """Where a member's bytes live, pinned to the version the plan was made for; or the
+    bytes themselves (`inline`: the manifest, made while planning)."""
 
     key: str
     etag: str
     size: int
+    inline: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,10 @@ def assemble(plan: ArchivePlan, sources: Sequence[Source]) -> Assembly:
     sizes = [entry.member.size for entry in plan.entries]
     if [source.size for source in sources] != sizes:
         raise ValueError("sources and planned entries differ in size")
-    eligible = sorted((i for i, size in enumerate(sizes) if size >= COPY_THRESHOLD), key=lambda i: -sizes[i])
+    eligible = sorted(
+        (i for i, size in enumerate(sizes) if size >= COPY_THRESHOLD and sources[i].inline is None),
+        key=lambda i: -sizes[i],
+    )
     copied = set(eligible[:MAX_COPIED_MEMBERS])
     streamed = plan.size - sum(sizes[i] for i in copied)
     # Grow glue parts so that the glue alone stays well under the part limit.
@@ -207,7 +212,10 @@ def assemble(plan: ArchivePlan, sources: Sequence[Source]) -> Assembly:
     for index, entry in enumerate(plan.entries):
         builder.add_glue(Literal(entry.header))
         crc = zlib.crc32(entry.header, crc)
-        if index in copied:
+        inline = sources[index].inline
+        if inline is not None:
+            builder.add_glue(Literal(inline))
+        elif index in copied:
             builder.add_copy(index, entry.member.size)
         else:
             builder.add_glue(Span(index, 0, entry.member.size))

@@ -1,125 +1,180 @@
-"""Streaming assembly of a planned archive into an S3 multipart upload.
+"""Assembling a planned archive in S3, in parallel, in bounded memory.
 
-Memory stays bounded by one part buffer plus one read chunk, whatever the archive
-size. Every source read is pinned to the ETag recorded at ingest and its CRC-32 is
-re-checked while streaming: a changed object fails the archive instead of silently
-corrupting it.
+The plan (carton.assembly) is written once as a JSON document beside the archive; each
+worker reads it and uploads only its own parts — UploadPartCopy for large ranges
+(server-side, no bytes through the worker), glue parts built from literal bytes and
+ranged GETs. A worker retried after a crash redoes only its parts. Every source read is
+pinned to the ETag recorded at ingest: a changed object fails the archive instead of
+silently corrupting it.
 """
 
 from __future__ import annotations
 
-import time
-import zlib
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+import base64
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from carton.archive import ArchivePlan
+from carton.assembly import Assembly, Copy, Literal, Part, Source, Span
 from carton.errors import PackagingError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-MIN_PART_SIZE = 5 * 1024 * 1024
-PART_SIZE = 8 * 1024 * 1024
-READ_CHUNK = 1024 * 1024
+_THROTTLED = ("SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "InternalError")
 
 
-class MultipartSink:
-    """Buffers written bytes into parts of `part_size` and uploads each when full."""
-
-    def __init__(self, s3: S3Client, bucket: str, key: str, upload_id: str, part_size: int = PART_SIZE) -> None:
-        if part_size < MIN_PART_SIZE:
-            raise ValueError(f"parts must be at least {MIN_PART_SIZE} bytes")
-        self._s3, self._bucket, self._key, self._upload_id = s3, bucket, key, upload_id
-        self._part_size = part_size
-        self._buffer = bytearray()
-        self.parts: list[CompletedPartTypeDef] = []
-        self.written = 0
-
-    def write(self, data: bytes) -> None:
-        self._buffer += data
-        self.written += len(data)
-        while len(self._buffer) >= self._part_size:
-            chunk = bytes(self._buffer[: self._part_size])
-            del self._buffer[: self._part_size]
-            self._upload(chunk)
-
-    def close(self) -> list[CompletedPartTypeDef]:
-        if self._buffer or not self.parts:
-            self._upload(bytes(self._buffer))
-            self._buffer.clear()
-        return self.parts
-
-    def _upload(self, chunk: bytes) -> None:
-        number = len(self.parts) + 1
-        response = self._s3.upload_part(
-            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=chunk
-        )
-        self.parts.append({"PartNumber": number, "ETag": response["ETag"]})
+class StorageThrottled(Exception):
+    """S3 asked us to slow down: the workflow retries the worker with backoff."""
 
 
-class ThrottledProgress:
-    """Calls `report(files, bytes)` at most once per `interval` seconds, and at the end."""
-
-    def __init__(self, report: Callable[[int, int], None], interval: float = 2.0) -> None:
-        self._report, self._interval = report, interval
-        self._last = time.monotonic()
-        self.files = 0
-        self.bytes = 0
-
-    def advance(self, files: int = 0, size: int = 0) -> None:
-        self.files += files
-        self.bytes += size
-        if time.monotonic() - self._last >= self._interval:
-            self.flush()
-
-    def flush(self) -> None:
-        self._last = time.monotonic()
-        self._report(self.files, self.bytes)
+@dataclass(frozen=True)
+class PlanDocument:
+    archive_key: str
+    upload_id: str
+    size: int
+    crc32: int
+    sources: tuple[Source, ...]
+    parts: tuple[Part, ...]
+    counted: tuple[bool, ...]  # members that count as requested files (not the manifest)
 
 
-SourceReader = Callable[[int], Iterable[bytes]]
+def _piece(piece: Literal | Span | Copy) -> list[Any]:
+    if isinstance(piece, Literal):
+        return ["L", base64.b64encode(piece.data).decode()]
+    return ["C" if isinstance(piece, Copy) else "S", piece.member, piece.start, piece.end]
 
 
-def s3_source(s3: S3Client, bucket: str, key: str, etag: str) -> Iterable[bytes]:
-    """The object's bytes, only if it is still the version recorded at ingest."""
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in ("PreconditionFailed", "412"):
-            raise PackagingError("source_changed", f"{key} changed after it was ingested") from error
-        if code in ("NoSuchKey", "404"):
-            raise PackagingError("source_missing", f"{key} no longer exists") from error
-        raise
-    return body.iter_chunks(READ_CHUNK)
+def _unpiece(raw: list[Any]) -> Literal | Span | Copy:
+    if raw[0] == "L":
+        return Literal(base64.b64decode(raw[1]))
+    kind = Copy if raw[0] == "C" else Span
+    return kind(int(raw[1]), int(raw[2]), int(raw[3]))
 
 
-def write_archive(
-    plan: ArchivePlan,
-    read_member: Callable[[int], Iterable[bytes]],
-    sink: MultipartSink,
-    progress: ThrottledProgress,
-) -> None:
-    """Write the planned archive to `sink`; `read_member(i)` streams entry i's bytes."""
-    for index, entry in enumerate(plan.entries):
-        sink.write(entry.header)
-        crc, size = 0, 0
-        for chunk in read_member(index):
-            crc = zlib.crc32(chunk, crc)
-            size += len(chunk)
-            sink.write(chunk)
-            progress.advance(size=len(chunk))
-        if size != entry.member.size or crc != entry.member.crc32:
-            raise PackagingError(
-                "source_mismatch",
-                f"{entry.member.name}: expected {entry.member.size} bytes with CRC-32 "
-                f"{entry.member.crc32:08x}, read {size} bytes with {crc:08x}",
-            )
-        progress.advance(files=1)
-    sink.write(plan.central_directory)
-    if sink.written != plan.size:
-        raise PackagingError("archive_size_mismatch", f"wrote {sink.written} bytes, planned {plan.size}")
+def encode(document: PlanDocument) -> bytes:
+    return json.dumps(
+        {
+            "archive_key": document.archive_key,
+            "upload_id": document.upload_id,
+            "size": document.size,
+            "crc32": document.crc32,
+            "sources": [[s.key, s.etag, s.size] for s in document.sources],
+            "counted": list(document.counted),
+            "parts": [[part.number, [_piece(piece) for piece in part.pieces]] for part in document.parts],
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode(data: bytes) -> PlanDocument:
+    raw = json.loads(data)
+    return PlanDocument(
+        archive_key=raw["archive_key"],
+        upload_id=raw["upload_id"],
+        size=int(raw["size"]),
+        crc32=int(raw["crc32"]),
+        sources=tuple(Source(key, etag, int(size)) for key, etag, size in raw["sources"]),
+        parts=tuple(Part(int(number), [_unpiece(piece) for piece in pieces]) for number, pieces in raw["parts"]),
+        counted=tuple(bool(flag) for flag in raw["counted"]),
+    )
+
+
+def document_of(
+    assembly: Assembly, archive_key: str, upload_id: str, sources: list[Source], counted: list[bool]
+) -> PlanDocument:
+    return PlanDocument(
+        archive_key=archive_key,
+        upload_id=upload_id,
+        size=assembly.size,
+        crc32=assembly.crc32,
+        # Inline bytes already live in the parts as literals.
+        sources=tuple(Source(s.key, s.etag, s.size) for s in sources),
+        parts=assembly.parts,
+        counted=tuple(counted),
+    )
+
+
+@dataclass
+class PackResult:
+    parts: int = 0
+    streamed_bytes: int = 0  # bytes that passed through this worker
+    copied_bytes: int = 0  # bytes S3 copied itself
+    files_done: int = 0
+    bytes_done: int = 0
+
+
+def _storage_error(error: ClientError, what: str) -> Exception:
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    if code in ("PreconditionFailed", "412"):
+        return PackagingError("source_changed", f"{what} changed after it was ingested")
+    if code in ("NoSuchKey", "404"):
+        return PackagingError("source_missing", f"{what} no longer exists")
+    if code == "NoSuchUpload":
+        return PackagingError("upload_gone", "the archive's upload was aborted (the download was deleted?)")
+    if code in _THROTTLED:
+        return StorageThrottled(f"{what}: {code}")
+    return error
+
+
+def _glue(s3: S3Client, bucket: str, document: PlanDocument, part: Part) -> bytes:
+    buffer = bytearray()
+    for piece in part.pieces:
+        if isinstance(piece, Literal):
+            buffer += piece.data
+            continue
+        source = document.sources[piece.member]
+        try:
+            body = s3.get_object(
+                Bucket=bucket, Key=source.key, IfMatch=source.etag, Range=f"bytes={piece.start}-{piece.end - 1}"
+            )["Body"]
+            chunk = body.read()
+        except ClientError as error:
+            raise _storage_error(error, source.key) from error
+        if len(chunk) != piece.end - piece.start:
+            raise PackagingError("source_short", f"{source.key}: read {len(chunk)} bytes of {piece.end - piece.start}")
+        buffer += chunk
+    return bytes(buffer)
+
+
+def pack_parts(
+    s3: S3Client, document: PlanDocument, first: int, last: int, sources_bucket: str, archives_bucket: str
+) -> PackResult:
+    """Upload parts `first`..`last` (inclusive) of the planned archive."""
+    result = PackResult()
+    for part in document.parts[first - 1 : last]:
+        copy = part.pieces[0] if part.is_copy else None
+        try:
+            if isinstance(copy, Copy):
+                source = document.sources[copy.member]
+                s3.upload_part_copy(
+                    Bucket=archives_bucket,
+                    Key=document.archive_key,
+                    UploadId=document.upload_id,
+                    PartNumber=part.number,
+                    CopySource={"Bucket": sources_bucket, "Key": source.key},
+                    CopySourceRange=f"bytes={copy.start}-{copy.end - 1}",
+                    CopySourceIfMatch=source.etag,
+                )
+                result.copied_bytes += part.size
+            else:
+                data = _glue(s3, sources_bucket, document, part)
+                s3.upload_part(
+                    Bucket=archives_bucket,
+                    Key=document.archive_key,
+                    UploadId=document.upload_id,
+                    PartNumber=part.number,
+                    Body=data,
+                )
+                result.streamed_bytes += len(data)
+        except ClientError as error:
+            what = document.sources[copy.member].key if isinstance(copy, Copy) else f"part {part.number}"
+            raise _storage_error(error, what) from error
+        result.parts += 1
+        for piece in part.pieces:
+            if isinstance(piece, Span | Copy) and document.counted[piece.member]:
+                result.bytes_done += piece.end - piece.start
+                result.files_done += piece.end == document.sources[piece.member].size
+    return result

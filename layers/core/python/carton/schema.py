@@ -48,6 +48,8 @@ UPLOADS_PREFIX = "uploads/"
 ASSETS_PREFIX = "assets/"
 # Renditions and conversions, produced once per (asset, spec) and reused.
 DERIVED_PREFIX = "derived/"
+# Archive plans, read by the workers that assemble the archive (in the archives bucket).
+PLANS_PREFIX = "plans/"
 # Finished archives; their removal (lifecycle or DELETE) marks downloads expired.
 ARCHIVES_PREFIX = "archives/"
 

@@ -29,7 +29,6 @@ from carton.models import (
     DownloadError,
     DownloadState,
     Principal,
-    Progress,
     Target,
     TokenRecord,
     Upload,
@@ -539,8 +538,25 @@ class Store:
         states = " or ".join(state.value for state in allowed)
         return Conflict(f"Download {download_id} is not {states}", {"state": [f"expected {states}"]})
 
-    def record_progress(self, account_id: str, download_id: str, progress: Progress) -> Download:
-        return self.update_download(account_id, download_id, expect=[DownloadState.PACKAGING], progress=progress)
+    def add_progress(self, account_id: str, download_id: str, *, files: int, size: int) -> None:
+        """Atomically add what one worker packed; workers run in parallel and never overwrite each other."""
+        try:
+            self.table.update_item(
+                Key=download_key(account_id, download_id),
+                UpdateExpression="ADD progress.files_done :files, progress.bytes_done :bytes SET updated_at = :now",
+                ConditionExpression="#state = :packaging",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":files": files,
+                    ":bytes": size,
+                    ":now": utcnow().isoformat(),
+                    ":packaging": DownloadState.PACKAGING.value,
+                },
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                raise self._wrong_state(download_id, [DownloadState.PACKAGING]) from error
+            raise
 
     def fail_download(self, account_id: str, download_id: str, error: DownloadError) -> Download:
         return self.update_download(

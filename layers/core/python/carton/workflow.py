@@ -6,12 +6,15 @@ Each step is one Lambda invoked by the state machine (infra/workflow.asl.json) w
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from carton import aws
 from carton.archive import ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
+from carton.assembly import Source, assemble
 from carton.config import settings
 from carton.errors import Conflict, NotFound, PackagingError
 from carton.media import media_group
@@ -34,12 +38,14 @@ from carton.models import (
     TargetState,
     utcnow,
 )
-from carton.packaging import MultipartSink, ThrottledProgress, s3_source, write_archive
+from carton.packaging import PlanDocument, decode, document_of, encode, pack_parts
 from carton.renditions import CannotDerive, derived_for
-from carton.schema import ARCHIVES_PREFIX
+from carton.schema import ARCHIVES_PREFIX, PLANS_PREFIX
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
+# HEAD requests in flight while checking that every source is still the ingested version.
+_SOURCE_CHECKS = 16
 _CODED_MESSAGE = re.compile(r"^(\w+): (.*)$", re.DOTALL)
 
 
@@ -48,7 +54,8 @@ def entry_path(download: Download, asset: Asset, position: int, extension: str |
 
     `extension` replaces the original's when a rendition or conversion changed the format.
     """
-    path = PurePosixPath(asset.filename)
+    # A file name is a name: whatever folders it claims (either slash) are dropped.
+    path = PurePosixPath(re.split(r"[\\/]", asset.filename)[-1] or asset.asset_id)
     ext = extension if extension is not None else path.suffix
     fields = {
         "filename": path.stem + ext,
@@ -155,99 +162,171 @@ def manifest_bytes(download: Download, targets: Iterable[Target]) -> bytes:
     return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan, bytes]:
+def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan, list[Source], list[bool]]:
+    """The archive's layout, each member's source and whether it counts as a requested file."""
     packed = [t for t in targets if t.state is not TargetState.SKIPPED]
-    manifest = manifest_bytes(download, targets)
     members = [Member(name=t.path or "", size=t.size or 0, crc32=t.crc32 or 0) for t in packed]
+    sources = [Source(t.source_key or "", t.source_etag or "", t.size or 0) for t in packed]
+    counted = [True] * len(packed)
     if download.options.include_manifest:
+        manifest = manifest_bytes(download, targets)
         members.append(Member(name=MANIFEST_NAME, size=len(manifest), crc32=zlib.crc32(manifest)))
-    return plan_archive(members, modified=download.created_at), manifest
+        sources.append(Source("", "", len(manifest), inline=manifest))
+        counted.append(False)
+    return plan_archive(members, modified=download.created_at), sources, counted
+
+
+def plan_key(account_id: str, download_id: str) -> str:
+    return f"{PLANS_PREFIX}{account_id}/{download_id}.json"
+
+
+def _unreadable(targets: list[Target]) -> dict[str, str]:
+    """Sources that are gone or changed since ingest, by asset id, with the reason."""
+    s3, bucket = aws.s3(), settings().assets_bucket
+
+    def check(target: Target) -> tuple[str, str | None]:
+        try:
+            s3.head_object(Bucket=bucket, Key=target.source_key or "", IfMatch=target.source_etag or "")
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchKey", "NotFound"):
+                return target.asset_id, "the stored file no longer exists"
+            if code in ("412", "PreconditionFailed"):
+                return target.asset_id, "the stored file changed after it was ingested"
+            raise
+        return target.asset_id, None
+
+    with ThreadPoolExecutor(max_workers=_SOURCE_CHECKS) as pool:
+        found = pool.map(check, [t for t in targets if t.state is TargetState.PLANNED])
+        return {asset_id: reason for asset_id, reason in found if reason is not None}
 
 
 def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
+    """Resolve assets and renditions, check every source, plan the archive and its parts,
+    open the multipart upload. Returns the groups of parts for the workers."""
     download = store.update_download(
         account_id, download_id, expect=[DownloadState.PENDING], state=DownloadState.PACKAGING
     )
     targets = plan_targets(
         download, store.get_assets(account_id, download.asset_ids), lambda asset, spec: derived_for(asset, spec, store)
     )
+    unreadable = _unreadable(targets)
+    if unreadable and download.options.on_missing == "fail":
+        first = next(iter(unreadable.items()))
+        raise PackagingError("source_missing", f"{len(unreadable)} file(s) unreadable, e.g. {first[0]}: {first[1]}")
+    targets = [
+        _skipped(download, t.asset_id, t.position, unreadable[t.asset_id], t.rendition)
+        if t.asset_id in unreadable
+        else t
+        for t in targets
+    ]
     store.put_targets(download, targets)
     planned = [t for t in targets if t.state is TargetState.PLANNED]
-    store.update_download(
-        account_id,
-        download_id,
-        expect=[DownloadState.PACKAGING],
-        target_count=len(targets),
-        progress=Progress(
-            files_total=len(planned),
-            files_skipped=len(targets) - len(planned),
-            bytes_total=sum(t.size or 0 for t in planned),
-        ),
-    )
-    return {"account_id": account_id, "download_id": download_id}
-
-
-def package(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
-    download = store.get_download(account_id, download_id)
-    targets = store.targets(account_id, download_id)
-    plan, manifest = archive_plan(download, targets)
-    packed = [t for t in targets if t.state is not TargetState.SKIPPED]
+    plan, sources, counted = archive_plan(download, targets)
+    parts = assemble(plan, sources)
     s3, bucket = aws.s3(), settings().archives_bucket
     key = f"{ARCHIVES_PREFIX}{account_id}/{download_id}/{download.zip_filename}"
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/zip")["UploadId"]
-
-    def read_member(index: int) -> Iterable[bytes]:
-        if index == len(packed):
-            return [manifest]
-        target = packed[index]
-        return s3_source(s3, settings().assets_bucket, target.source_key or "", target.source_etag or "")
-
-    def report(files: int, size: int) -> None:
-        # The manifest is written last and is not one of the requested files.
-        totals = download.progress
-        progress = totals.model_copy(
-            update={"files_done": min(files, totals.files_total), "bytes_done": min(size, totals.bytes_total)}
-        )
-        store.record_progress(account_id, download_id, progress)
-
-    sink = MultipartSink(s3, bucket, key, upload_id)
-    progress = ThrottledProgress(report)
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, ContentType="application/zip", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+    )["UploadId"]
     try:
+        document = document_of(parts, key, upload_id, sources, counted)
+        s3.put_object(Bucket=bucket, Key=plan_key(account_id, download_id), Body=encode(document))
         # Recorded so that DELETE and the failure step can abort it; fails if deleted meanwhile.
         store.update_download(
-            account_id, download_id, expect=[DownloadState.PACKAGING], archive_key=key, upload_id=upload_id
-        )
-        write_archive(plan, read_member, sink, progress)
-        s3.complete_multipart_upload(
-            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": sink.close()}
+            account_id,
+            download_id,
+            expect=[DownloadState.PACKAGING],
+            target_count=len(targets),
+            archive_key=key,
+            upload_id=upload_id,
+            progress=Progress(
+                files_total=len(planned),
+                files_skipped=len(targets) - len(planned),
+                bytes_total=sum(t.size or 0 for t in planned),
+            ),
         )
     except BaseException:
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         raise
-    progress.flush()
-    for target in packed:
-        target.state = TargetState.PACKED
-    store.put_targets(download, packed)
-    return {"account_id": account_id, "download_id": download_id, "size": plan.size}
+    groups = [{"first": first, "last": last} for first, last in parts.groups()]
+    return {"account_id": account_id, "download_id": download_id, "parts": len(parts.parts), "groups": groups}
 
 
-def complete(account_id: str, download_id: str, size: int, store: Store) -> dict[str, Any]:
-    """Mark the download complete, but only if S3 holds exactly the planned archive."""
+@lru_cache(maxsize=4)
+def _document(bucket: str, key: str, etag: str) -> PlanDocument:
+    """Plans are immutable: a warm worker reads each once."""
+    return decode(aws.s3().get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"].read())
+
+
+def pack(account_id: str, download_id: str, first: int, last: int, store: Store) -> dict[str, Any]:
+    """A worker: upload parts `first`..`last`, then add what they hold to the progress."""
+    bucket = settings().archives_bucket
+    key = plan_key(account_id, download_id)
+    try:
+        etag = aws.s3().head_object(Bucket=bucket, Key=key)["ETag"]
+    except ClientError as error:
+        raise PackagingError("plan_missing", "the archive plan is gone (the download was deleted?)") from error
+    document = _document(bucket, key, etag)
+    result = pack_parts(aws.s3(), document, first, last, settings().assets_bucket, bucket)
+    store.add_progress(account_id, download_id, files=result.files_done, size=result.bytes_done)
+    return {"parts": result.parts, "streamed_bytes": result.streamed_bytes, "copied_bytes": result.copied_bytes}
+
+
+def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
+    """Finish the upload and mark the download complete, but only if S3 holds exactly the
+    planned archive: every part, the planned size, and (where S3 reports it) the CRC-32."""
     download = store.get_download(account_id, download_id)
-    head = aws.s3().head_object(Bucket=settings().archives_bucket, Key=download.archive_key or "")
-    if head["ContentLength"] != size:
-        raise PackagingError("archive_size_mismatch", f"archive holds {head['ContentLength']} bytes, the plan {size}")
+    s3, bucket = aws.s3(), settings().archives_bucket
+    document = decode(s3.get_object(Bucket=bucket, Key=plan_key(account_id, download_id))["Body"].read())
+    uploaded: list[Any] = []
+    for page in s3.get_paginator("list_parts").paginate(
+        Bucket=bucket, Key=document.archive_key, UploadId=document.upload_id
+    ):
+        uploaded.extend(page.get("Parts", []))
+    sizes = {part["PartNumber"]: part["Size"] for part in uploaded}
+    missing = [part.number for part in document.parts if sizes.get(part.number) != part.size]
+    if missing:
+        raise PackagingError("parts_missing", f"{len(missing)} part(s) missing or of the wrong size, e.g. {missing[0]}")
+    crc = base64.b64encode(document.crc32.to_bytes(4, "big")).decode()
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key=document.archive_key,
+        UploadId=document.upload_id,
+        MultipartUpload={
+            "Parts": sorted(
+                ({"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in uploaded), key=lambda p: p["PartNumber"]
+            )
+        },
+        ChecksumCRC32=crc,
+        ChecksumType="FULL_OBJECT",
+    )
+    head = s3.head_object(Bucket=bucket, Key=document.archive_key, ChecksumMode="ENABLED")
+    if head["ContentLength"] != document.size:
+        raise PackagingError(
+            "archive_size_mismatch", f"archive holds {head['ContentLength']} bytes, the plan {document.size}"
+        )
+    if head.get("ChecksumType") == "FULL_OBJECT" and head.get("ChecksumCRC32") not in (None, crc):
+        raise PackagingError("archive_crc_mismatch", f"S3 reports CRC-32 {head.get('ChecksumCRC32')}, the plan {crc}")
+    targets = store.targets(account_id, download_id)
+    store.put_targets(
+        download,
+        [t.model_copy(update={"state": TargetState.PACKED}) if t.state is TargetState.PLANNED else t for t in targets],
+    )
     now = utcnow()
+    totals = download.progress
     store.update_download(
         account_id,
         download_id,
         expect=[DownloadState.PACKAGING],
         state=DownloadState.COMPLETE,
-        size=size,
+        size=document.size,
         completed_at=now,
         expires_at=now + timedelta(days=settings().archive_expiry_days),
         upload_id=None,
+        progress=totals.model_copy(update={"files_done": totals.files_total, "bytes_done": totals.bytes_total}),
     )
+    s3.delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))
     return {"account_id": account_id, "download_id": download_id, "state": DownloadState.COMPLETE.value}
 
 
@@ -277,6 +356,7 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
         except ClientError as client_error:
             if client_error.response.get("Error", {}).get("Code") != "NoSuchUpload":
                 raise
+    aws.s3().delete_object(Bucket=settings().archives_bucket, Key=plan_key(account_id, download_id))
     with contextlib.suppress(Conflict):  # deleted or finished meanwhile: nothing left to mark
         store.fail_download(account_id, download_id, error)
     return {
