@@ -17,20 +17,21 @@ skips the > 4 GiB and > 65,535-entry archives.
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import boto3
 
@@ -47,33 +48,6 @@ MiB = 1024 * 1024
 BUCKET = "carton-bench"
 WORKERS = 8
 ROUNDS = 2
-
-
-class PeakRss:
-    """Samples this process's resident set size while a block runs."""
-
-    def __init__(self, interval: float = 0.02) -> None:
-        self.interval, self.peak, self._stop = interval, 0, threading.Event()
-
-    @staticmethod
-    def current() -> int:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.current())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self.current()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def start_moto() -> tuple[subprocess.Popen[bytes], str]:
@@ -112,13 +86,43 @@ def make_sources(s3: S3Client, prefix: str, sizes: list[int], rng: random.Random
 crcs: dict[str, int] = {}
 
 
-def run_workers(groups: list[tuple[int, int]], work: Callable[[int, int], int]) -> int:
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return sum(pool.map(lambda group: work(*group), groups))
+def _client(endpoint: str) -> S3Client:
+    client: S3Client = boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+    )
+    return client
 
 
-def baseline(s3: S3Client, sources: list[Source], key: str) -> tuple[int, int]:
-    """Copy the sources' bytes into one upload through the workers: (bytes, parts)."""
+def _in_worker(task: tuple[Callable[..., int], tuple[object, ...]]) -> tuple[int, int]:
+    """Run one group in a worker process: (bytes moved, the process's peak RSS so far)."""
+    function, arguments = task
+    moved = function(*arguments)
+    return moved, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_workers(tasks: list[tuple[Callable[..., int], tuple[object, ...]]]) -> tuple[int, int]:
+    """Each group in one of WORKERS processes, as Lambda runs each in its own container:
+    (total bytes moved, the largest worker's peak RSS)."""
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
+        results = list(pool.map(_in_worker, tasks))
+    return sum(moved for moved, _ in results), max(peak for _, peak in results)
+
+
+def _baseline_parts(
+    endpoint: str, key: str, upload: str, spans: list[list[tuple[Source, int, int]]], first: int
+) -> int:
+    s3, moved = _client(endpoint), 0
+    for offset, part in enumerate(spans):
+        data = bytearray()
+        for source, start, end in part:
+            data += s3.get_object(Bucket=BUCKET, Key=source.key, Range=f"bytes={start}-{end - 1}")["Body"].read()
+        s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload, PartNumber=first + offset, Body=cast(bytes, data))
+        moved += len(data)
+    return moved
+
+
+def baseline(endpoint: str, sources: list[Source], key: str) -> tuple[int, int, int]:
+    """Copy the sources' bytes into one upload through the workers: (bytes, parts, peak RSS)."""
     spans: list[list[tuple[Source, int, int]]] = [[]]
     filled = 0
     for source in sources:
@@ -131,67 +135,59 @@ def baseline(s3: S3Client, sources: list[Source], key: str) -> tuple[int, int]:
                 spans.append([])
                 filled = 0
     spans = [part for part in spans if part]
+    s3 = _client(endpoint)
     upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
-    etags: dict[int, str] = {}
-
-    def work(first: int, last: int) -> int:
-        moved = 0
-        for number in range(first, last + 1):
-            data = b"".join(
-                s3.get_object(Bucket=BUCKET, Key=s.key, Range=f"bytes={a}-{b - 1}")["Body"].read()
-                for s, a, b in spans[number - 1]
-            )
-            etags[number] = s3.upload_part(Bucket=BUCKET, Key=key, UploadId=upload, PartNumber=number, Body=data)[
-                "ETag"
-            ]
-            moved += len(data)
-        return moved
-
     per = math.ceil(len(spans) / WORKERS)
-    moved = run_workers([(i + 1, min(i + per, len(spans))) for i in range(0, len(spans), per)], work)
-    s3.complete_multipart_upload(
-        Bucket=BUCKET,
-        Key=key,
-        UploadId=upload,
-        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]},
-    )
-    return moved, len(spans)
+    tasks: list[tuple[Callable[..., int], tuple[object, ...]]] = [
+        (_baseline_parts, (endpoint, key, upload, spans[i : i + per], i + 1)) for i in range(0, len(spans), per)
+    ]
+    moved, peak = run_workers(tasks)
+    _complete(s3, key, upload)
+    return moved, len(spans), peak
 
 
-def carton(s3: S3Client, sources: list[Source], key: str, names: list[str] | None = None) -> tuple[int, PlanDocument]:
-    """Plan and assemble the archive of the sources: (bytes through workers, plan)."""
-    names = names or [f"{i:05d}.bin" for i in range(len(sources))]
-    members = [Member(name, s.size, crcs[s.key]) for name, s in zip(names, sources, strict=True)]
-    plan = plan_archive(members, datetime.now(UTC))
-    assembly = assemble(plan, sources)
-    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
-    document = document_of(assembly, key, upload, sources, [True] * len(sources))
-    moved = run_workers(
-        assembly.groups(), lambda first, last: pack_parts(s3, document, first, last, BUCKET, BUCKET).streamed_bytes
-    )
+def _carton_parts(endpoint: str, document: PlanDocument, first: int, last: int) -> int:
+    return pack_parts(_client(endpoint), document, first, last, BUCKET, BUCKET).streamed_bytes
+
+
+def _complete(s3: S3Client, key: str, upload: str) -> None:
     parts: list[CompletedPartTypeDef] = [
         {"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
         for page in s3.get_paginator("list_parts").paginate(Bucket=BUCKET, Key=key, UploadId=upload)
         for p in page.get("Parts", [])
     ]
     s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+
+
+def carton(
+    endpoint: str, sources: list[Source], key: str, names: list[str] | None = None
+) -> tuple[int, PlanDocument, int]:
+    """Plan and assemble the archive of the sources: (bytes through workers, plan, peak worker RSS)."""
+    names = names or [f"{i:05d}.bin" for i in range(len(sources))]
+    members = [Member(name, s.size, crcs[s.key]) for name, s in zip(names, sources, strict=True)]
+    plan = plan_archive(members, datetime.now(UTC))
+    assembly = assemble(plan, sources)
+    s3 = _client(endpoint)
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    document = document_of(assembly, key, upload, sources, [True] * len(sources))
+    moved, peak = run_workers([(_carton_parts, (endpoint, document, first, last)) for first, last in assembly.groups()])
+    _complete(s3, key, upload)
     size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
     if size != document.size:
         raise AssertionError(f"{key}: {size} bytes, planned {document.size}")
-    return moved, document
+    return moved, document, peak
 
 
-def run_set(s3: S3Client, name: str, sources: list[Source]) -> dict[str, object]:
-    runs_a, runs_b = [], []
+def run_set(endpoint: str, name: str, sources: list[Source]) -> dict[str, object]:
+    runs_a: list[tuple[float, int, int, int]] = []
+    runs_b: list[tuple[float, int, PlanDocument, int]] = []
     for _ in range(ROUNDS):  # interleaved, best of ROUNDS: neither side profits from warming moto up
-        with PeakRss() as rss:
-            started = time.perf_counter()
-            moved, parts = baseline(s3, sources, f"out/{name}-baseline")
-            runs_a.append((time.perf_counter() - started, moved, parts, rss.peak))
-        with PeakRss() as rss:
-            started = time.perf_counter()
-            moved, document = carton(s3, sources, f"out/{name}.zip")
-            runs_b.append((time.perf_counter() - started, moved, document, rss.peak))
+        started = time.perf_counter()
+        moved, parts, peak = baseline(endpoint, sources, f"out/{name}-baseline")
+        runs_a.append((time.perf_counter() - started, moved, parts, peak))
+        started = time.perf_counter()
+        moved_b, document, peak = carton(endpoint, sources, f"out/{name}.zip")
+        runs_b.append((time.perf_counter() - started, moved_b, document, peak))
     seconds_a = min(run[0] for run in runs_a)
     seconds_b, moved_b, document = min(runs_b, key=lambda run: run[0])[:3]
     total = sum(s.size for s in sources)
@@ -204,7 +200,8 @@ def run_set(s3: S3Client, name: str, sources: list[Source]) -> dict[str, object]
         "MB/s (b)": round(document.size / MiB / seconds_b, 1),
         "ratio b/a": round((document.size / seconds_b) / (total / seconds_a), 2),
         "worker bytes / archive": f"{moved_b / document.size:.1%}",
-        "peak RSS MiB": max(run[3] for run in runs_a + runs_b) // MiB,
+        "worker RSS MiB (a)": max(run[3] for run in runs_a) // MiB,
+        "worker RSS MiB (b)": max(run[3] for run in runs_b) // MiB,
         "parts": len(document.parts),
         "copy parts": copies,
     }
@@ -218,7 +215,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
         print("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)), flush=True)
 
 
-def big_archives(s3: S3Client, rng: random.Random) -> None:
+def big_archives(endpoint: str, s3: S3Client, rng: random.Random) -> None:
     """The archives the default tests never build, read back by all four readers."""
     cases = {
         "over 4 GiB (ZIP64 sizes and offsets)": (
@@ -234,13 +231,14 @@ def big_archives(s3: S3Client, rng: random.Random) -> None:
         for label, (sources, names) in cases.items():
             started = time.perf_counter()
             key = f"out/{label[:8].replace(' ', '-')}.zip"
-            moved, document = carton(s3, sources, key, names)
+            moved, document, peak = carton(endpoint, sources, key, names)
             path = Path(folder) / "archive.zip"
             s3.download_file(BUCKET, key, str(path))
             readers = verify_archive(path)
             print(
                 f"{label}: {document.size / 2**30:.2f} GiB, {len(sources):,} files, {len(document.parts)} parts, "
-                f"{moved / document.size:.1%} through workers, accepted by {', '.join(readers)} "
+                f"{moved / document.size:.1%} through workers, worker RSS {peak // MiB} MiB, "
+                f"accepted by {', '.join(readers)} "
                 f"({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
@@ -252,13 +250,7 @@ def main() -> None:
     rng = random.Random(20261123)
     process, endpoint = start_moto()
     try:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="bench",
-            aws_secret_access_key="bench",
-        )
+        s3 = _client(endpoint)
         s3.create_bucket(Bucket=BUCKET)
         small = make_sources(
             s3, "small", [rng.randint(50_000, 2_000_000) for _ in range(max(1, int(2000 * scale)))], rng
@@ -266,10 +258,10 @@ def main() -> None:
         large = make_sources(s3, "large", [128 * MiB] * max(1, int(16 * scale)), rng)
         sets = {"small": small, "large": large, "mix": small[: len(small) // 2] + large[: max(1, len(large) // 2)]}
         print(f"Packaging on moto S3, {WORKERS} workers (scale {scale}); (a) plain multipart copy, (b) Carton archive")
-        print_table([run_set(s3, name, sources) for name, sources in sets.items()])
+        print_table([run_set(endpoint, name, sources) for name, sources in sets.items()])
         print("targets: ratio b/a >= 0.8 on small; worker bytes <= 5 % on large; peak RSS <= 256 MiB")
         if os.environ.get("CARTON_BENCH_BIG", "1") != "0":
-            big_archives(s3, rng)
+            big_archives(endpoint, s3, rng)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -119,7 +119,7 @@ def _storage_error(error: ClientError, what: str) -> Exception:
     return error
 
 
-def _glue(s3: S3Client, bucket: str, document: PlanDocument, part: Part) -> bytes:
+def _glue(s3: S3Client, bucket: str, document: PlanDocument, part: Part) -> bytearray:
     buffer = bytearray()
     for piece in part.pieces:
         if isinstance(piece, Literal):
@@ -136,7 +136,8 @@ def _glue(s3: S3Client, bucket: str, document: PlanDocument, part: Part) -> byte
         if len(chunk) != piece.end - piece.start:
             raise PackagingError("source_short", f"{source.key}: read {len(chunk)} bytes of {piece.end - piece.start}")
         buffer += chunk
-    return bytes(buffer)
+        del chunk
+    return buffer  # uploaded as it is: no second copy of the part
 
 
 def pack_parts(
@@ -166,7 +167,7 @@ def pack_parts(
                     Key=document.archive_key,
                     UploadId=document.upload_id,
                     PartNumber=part.number,
-                    Body=data,
+                    Body=cast(bytes, data),  # botocore sends a bytearray as it is
                 )
                 result.streamed_bytes += len(data)
         except ClientError as error:
