@@ -9,13 +9,16 @@ import zipfile
 import zlib
 from datetime import UTC, datetime
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carton import assembly
 from carton.archive import Member, plan_archive
-from carton.assembly import MAX_PARTS, Copy, Literal, Source, Span, assemble, crc32_combine
+from carton.assembly import MAX_PARTS, Copy, Literal, Part, Source, Span, assemble, crc32_combine
+from carton.packaging import PlanDocument, StorageThrottled, pack_parts
 
 STAMP = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -94,3 +97,21 @@ def test_many_small_files_grow_the_glue_parts_to_stay_under_10000() -> None:
     result = assemble(plan, [Source(f"k{i}", "e", size) for i, size in enumerate(sizes)])
     check_invariants(result, sizes)
     assert result.copied_bytes == 0
+
+
+def test_s3_throttling_while_packing_is_a_retryable_error() -> None:
+    # botocore's own stubber stands in for S3 here: moto cannot answer SlowDown.
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    document = PlanDocument(
+        archive_key="archives/a.zip",
+        upload_id="u",
+        size=10,
+        crc32=0,
+        sources=(),
+        parts=(Part(1, [Literal(b"0123456789")]),),
+        counted=(),
+    )
+    with Stubber(s3) as stub:
+        stub.add_client_error("upload_part", service_error_code="SlowDown", http_status_code=503)
+        with pytest.raises(StorageThrottled):
+            pack_parts(s3, document, 1, 1, "assets", "archives")
