@@ -8,7 +8,7 @@ from typing import Any
 
 from carton.auth import issue_token
 from carton.errors import Forbidden, ValidationFailed
-from carton.listing import ListPlan, Phase, count_by_walking, page_links, read_page
+from carton.listing import ListPlan, Phase, paged
 from carton.models import (
     CreateTokenRequest,
     CreateUserRequest,
@@ -19,7 +19,7 @@ from carton.models import (
     User,
     UserOut,
 )
-from carton.paging import Cursor, Position, encode_cursor, envelope, fingerprint, link, parse_page_request
+from carton.paging import envelope, fingerprint
 from carton.routes import API_PREFIX
 from carton.schema import TABLE_KEYS
 from carton.store import USER_PREFIX, Store, account_partition, record_of
@@ -52,8 +52,6 @@ def list_users(
     if principal.role is not Role.ADMIN:
         me = store.get_user(principal.account_id, principal.user_id)
         return envelope(1, None, None, []), [me]
-    print_ = fingerprint(account=principal.account_id, list="users")
-    request = parse_page_request(parameters, cursor_key, print_)
     plan = ListPlan(
         phases=(Phase(((None, account_partition(principal.account_id)),)),),
         ascending=True,
@@ -61,18 +59,9 @@ def list_users(
         upper=USER_PREFIX + "\uffff",
         sort_attribute=TABLE_KEYS.sort_key,
     )
-    page = read_page(store, plan, request)
-    total = request.cursor.count if request.cursor and request.cursor.count is not None else None
-    if total is None:
-        total, _ = count_by_walking(store, plan)
-
-    def cursor_link(position: Position, backwards: bool) -> str:
-        return link(
-            url, parameters, encode_cursor(Cursor(position, backwards, print_, total), cursor_key), request.limit
-        )
-
-    next_link, previous_link = page_links(page, request, cursor_link)
-    return envelope(total, next_link, previous_link, []), [record_of(User, item) for item in page.items]
+    print_ = fingerprint(account=principal.account_id, list="users")
+    body, page = paged(store, plan, parameters, cursor_key, url, print_)
+    return body, [record_of(User, item) for item in page.items]
 
 
 def create_user(principal: Principal, request: CreateUserRequest, store: Store) -> User:

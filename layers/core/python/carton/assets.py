@@ -23,7 +23,7 @@ from carton import aws
 from carton.archive import safe_entry_name
 from carton.config import PRESIGNED_URL_TTL_SECONDS, settings
 from carton.errors import Conflict, Gone, NotFound, PayloadTooLarge, ValidationFailed
-from carton.listing import ListPlan, Phase, count_by_walking, page_links, read_page
+from carton.listing import ListPlan, Phase, paged
 from carton.media import (
     ALLOWED_TYPES,
     IMAGE_TYPES,
@@ -48,7 +48,7 @@ from carton.models import (
     UploadState,
     utcnow,
 )
-from carton.paging import Cursor, Position, encode_cursor, envelope, fingerprint, link, parse_page_request
+from carton.paging import fingerprint
 from carton.routes import API_PREFIX
 from carton.safehttp import DeliveryFailed, Policy, TooLarge, UnsafeDestination, get
 from carton.schema import ASSETS_PREFIX, BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, UPLOADS_PREFIX
@@ -190,37 +190,16 @@ def import_asset(principal: Principal, request: ImportAssetRequest, store: Store
     if not data:
         raise ValidationFailed("Empty file", {"art": ["the file has no bytes"]})
     content_type = _checked_type(declared, data, "art")
-    width, height = _dimensions(content_type, data)
+    dimensions = _dimensions(content_type, data)
     sums = checksums([data])
     existing = store.asset_with_sha256(principal.account_id, sums.sha256)
     if existing is not None:
         return _duplicate(existing, request, store), False
-    asset_id = new_key()
-    key = object_key(principal.account_id, asset_id, request.filename)
-    stored = aws.s3().put_object(
-        Bucket=settings().assets_bucket, Key=key, Body=data, ContentType=content_type, ChecksumAlgorithm="CRC32"
-    )
-    asset = Asset(
-        account_id=principal.account_id,
-        asset_id=asset_id,
-        filename=request.filename,
-        translations=request.translations,
-        note=request.note,
-        mature=request.mature,
-        content_type=content_type,
-        size=sums.size,
-        sha256=sums.sha256,
-        crc32=sums.crc32,
-        etag=stored["ETag"],
-        s3_key=key,
-        width=width,
-        height=height,
-        batch=request.batch or datetime.now(UTC),
-    )
+    asset = _put_new(principal.account_id, new_key(), request, content_type, data, sums, dimensions, request.batch)
     try:
         store.create_asset(asset)
-    except Conflict:
-        aws.s3().delete_object(Bucket=settings().assets_bucket, Key=key)  # a concurrent import of the same bytes won
+    except Conflict:  # a concurrent import of the same bytes won
+        aws.s3().delete_object(Bucket=settings().assets_bucket, Key=asset.s3_key)
         winner = store.asset_with_sha256(principal.account_id, sums.sha256)
         if winner is None:
             raise
@@ -251,27 +230,46 @@ def delete_asset(principal: Principal, asset_id: str, store: Store) -> None:
 
 def store_bytes(store: Store, account_id: str, asset_id: str, filename: str, content_type: str, data: bytes) -> Asset:
     """An asset from bytes at hand, under a chosen key (the local stack's demo assets)."""
-    sums = checksums([data])
-    key = object_key(account_id, asset_id, filename)
+    content_type = normalise(content_type)
+    dimensions = _dimensions(content_type, data)
+    metadata = AssetMetadata(filename=filename)
+    asset = _put_new(account_id, asset_id, metadata, content_type, data, checksums([data]), dimensions, None)
+    store.create_asset(asset)
+    return asset
+
+
+def _put_new(
+    account_id: str,
+    asset_id: str,
+    metadata: AssetMetadata,
+    content_type: str,
+    data: bytes,
+    sums: Checksums,
+    dimensions: tuple[int | None, int | None],
+    batch: datetime | None,
+) -> Asset:
+    """Store new bytes under their asset key; the record is the caller's to write."""
+    key = object_key(account_id, asset_id, metadata.filename)
     stored = aws.s3().put_object(
         Bucket=settings().assets_bucket, Key=key, Body=data, ContentType=content_type, ChecksumAlgorithm="CRC32"
     )
-    width, height = _dimensions(normalise(content_type), data)
-    asset = Asset(
+    return Asset(
         account_id=account_id,
         asset_id=asset_id,
-        filename=filename,
-        content_type=normalise(content_type),
+        filename=metadata.filename,
+        translations=metadata.translations,
+        note=metadata.note,
+        mature=metadata.mature,
+        content_type=content_type,
         size=sums.size,
         sha256=sums.sha256,
         crc32=sums.crc32,
         etag=stored["ETag"],
         s3_key=key,
-        width=width,
-        height=height,
+        width=dimensions[0],
+        height=dimensions[1],
+        batch=batch or datetime.now(UTC),
     )
-    store.create_asset(asset)
-    return asset
 
 
 # ---- listing ----------------------------------------------------------------------------
@@ -309,22 +307,9 @@ def list_assets(
     plan = ListPlan(
         phases=(Phase((stream,), keep if (tag is not None or media is not None) else None),), ascending=False
     )
-    print_ = fingerprint(
-        account=account, list="assets", **{k: v for k, v in parameters.items() if k in ("batch", "media_type", "tag")}
-    )
-    request = parse_page_request(parameters, cursor_key, print_)
-    page = read_page(store, plan, request)
-    total = request.cursor.count if request.cursor and request.cursor.count is not None else None
-    if total is None:
-        total, _ = count_by_walking(store, plan)
-
-    def cursor_link(position: Position, backwards: bool) -> str:
-        return link(
-            url, parameters, encode_cursor(Cursor(position, backwards, print_, total), cursor_key), request.limit
-        )
-
-    next_link, previous_link = page_links(page, request, cursor_link)
-    return envelope(total, next_link, previous_link, []), [record_of(Asset, item) for item in page.items]
+    filters = {k: v for k, v in parameters.items() if k in ("batch", "media_type", "tag")}
+    body, page = paged(store, plan, parameters, cursor_key, url, fingerprint(account=account, list="assets", **filters))
+    return body, [record_of(Asset, item) for item in page.items]
 
 
 # ---- presigned uploads --------------------------------------------------------------------

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from carton.errors import Forbidden, ValidationFailed
-from carton.listing import ListPlan, Page, Phase, count, count_by_walking, page_links, read_page
+from carton.listing import ListPlan, Page, Phase, paged
 from carton.models import AssetId, Download, DownloadState, Principal, Role, Target
-from carton.paging import Cursor, PageRequest, Position, encode_cursor, envelope, fingerprint, link, parse_page_request
+from carton.paging import fingerprint
 from carton.schema import (
     BY_ACCOUNT_INDEX,
     BY_ASSET_INDEX,
@@ -182,32 +182,14 @@ def list_downloads(
     filters = parse_filters(parameters)
     plan = plan_list(principal, filters)
     print_ = fingerprint(account=principal.account_id, viewer=principal.user_id, **filters.model_dump(mode="json"))
-    request: PageRequest = parse_page_request(parameters, cursor_key, print_)
-    page = read_page(store, plan, request)
-    if plan.counters is not None:
-        total: int | None = count(store, plan, principal.account_id)
-        page.items_read += 1
-    elif request.cursor is not None and request.cursor.count is not None:
-        total = request.cursor.count
-    else:
-        total, read = count_by_walking(store, plan)
-        page.items_read += read
-
-    def cursor_link(position: Position, backwards: bool) -> str:
-        token = encode_cursor(Cursor(position, backwards, print_, total if plan.counters is None else None), cursor_key)
-        return link(url, parameters, token, request.limit)
-
-    next_link, previous_link = page_links(page, request, cursor_link)
-    downloads = [record_of(Download, item) for item in page.items]
-    return envelope(total, next_link, previous_link, []), downloads, page
+    body, page = paged(store, plan, parameters, cursor_key, url, print_, account_id=principal.account_id)
+    return body, [record_of(Download, item) for item in page.items], page
 
 
 def list_targets(
     download: Download, parameters: Mapping[str, str], store: Store, cursor_key: bytes, url: str
 ) -> tuple[dict[str, Any], list[Target]]:
     """A page of a download's targets, ordered by asset id."""
-    print_ = fingerprint(download=download.download_id)
-    request = parse_page_request(parameters, cursor_key, print_)
     plan = ListPlan(
         phases=(Phase(((None, targets_partition(download.account_id, download.download_id)),)),),
         ascending=True,
@@ -215,11 +197,6 @@ def list_targets(
         upper=TARGET_PREFIX + "\uffff",
         sort_attribute=TABLE_KEYS.sort_key,
     )
-    page = read_page(store, plan, request)
-
-    def cursor_link(position: Position, backwards: bool) -> str:
-        return link(url, parameters, encode_cursor(Cursor(position, backwards, print_), cursor_key), request.limit)
-
-    next_link, previous_link = page_links(page, request, cursor_link)
-    targets = [record_of(Target, item) for item in page.items]
-    return envelope(len(download.asset_ids), next_link, previous_link, []), targets
+    print_ = fingerprint(download=download.download_id)
+    body, page = paged(store, plan, parameters, cursor_key, url, print_, total=len(download.asset_ids))
+    return body, [record_of(Target, item) for item in page.items]

@@ -9,11 +9,11 @@ page (+1) of items, so reads follow the page size, not the table.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carton.paging import Cursor, PageRequest, Position
+from carton.paging import Cursor, PageRequest, Position, encode_cursor, envelope, link, parse_page_request
 from carton.schema import LIST_SORT_KEY, Index
 from carton.store import Store
 
@@ -169,3 +169,39 @@ def page_links(
     next_link = make_link(page.last, False) if has_next and page.last else None
     previous_link = make_link(page.first, True) if has_previous and page.first else None
     return next_link, previous_link
+
+
+def paged(
+    store: Store,
+    plan: ListPlan,
+    parameters: Mapping[str, str],
+    cursor_key: bytes,
+    url: str,
+    query_fingerprint: str,
+    *,
+    account_id: str = "",
+    total: int | None = None,
+) -> tuple[dict[str, Any], Page]:
+    """One page of a list and its envelope (results left for the caller to render).
+
+    The count is `total` when the caller knows it, else the list's counters, else — on
+    the first page only — a walk of the list, carried in the cursors after that.
+    """
+    request = parse_page_request(parameters, cursor_key, query_fingerprint)
+    page = read_page(store, plan, request)
+    if total is None and plan.counters is not None:
+        total = count(store, plan, account_id)
+        page.items_read += 1
+    elif total is None and request.cursor is not None and request.cursor.count is not None:
+        total = request.cursor.count
+    elif total is None:
+        total, read = count_by_walking(store, plan)
+        page.items_read += read
+    carried = total if plan.counters is None else None
+
+    def cursor_link(position: Position, backwards: bool) -> str:
+        cursor = Cursor(position, backwards, query_fingerprint, carried)
+        return link(url, parameters, encode_cursor(cursor, cursor_key), request.limit)
+
+    next_link, previous_link = page_links(page, request, cursor_link)
+    return envelope(total, next_link, previous_link, []), page
