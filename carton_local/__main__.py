@@ -21,6 +21,8 @@ def banner(stack: LocalStack) -> str:
             f"  Token    {stack.token}",
             f"           account {DEMO_ACCOUNT}, admin {DEMO_ADMIN}",
             f"  Assets   {', '.join(stack.demo_asset_ids)}",
+            f"  Docs     {api}/docs (Swagger UI), {api}/openapi.json",
+            f"  Outbox   {api}/_local/outbox (the e-mails Carton sent)",
             "",
             "Try:",
             f"  export CARTON_TOKEN={stack.token}",
