@@ -21,6 +21,8 @@ from carton.archive import (
     safe_entry_name,
     unique_names,
 )
+from carton.models import Target
+from carton.workflow import first_entry_small
 
 STAMP = datetime(2026, 11, 23, 9, 42, 16, tzinfo=UTC)
 
@@ -137,3 +139,12 @@ def test_unique_names_are_unique_ignoring_case_and_keep_order(names: list[str]) 
 
 def test_unique_names_counts_before_the_extension() -> None:
     assert unique_names(["a.jpg", "A.JPG", "a.jpg"]) == ["a.jpg", "A (1).JPG", "a (2).jpg"]
+
+
+def test_a_huge_first_file_gives_way_to_a_small_one() -> None:
+    def target(asset_id: str, size: int) -> Target:
+        return Target(download_id="d", asset_id=asset_id, position=0, size=size)
+
+    order = first_entry_small([target("huge", ZIP32_LIMIT + 1), target("big", ZIP32_LIMIT), target("tiny", 5)])
+    assert [t.asset_id for t in order] == ["tiny", "huge", "big"]
+    assert [t.asset_id for t in first_entry_small([target("a", 1), target("b", ZIP32_LIMIT + 1)])] == ["a", "b"]

@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from carton import aws
-from carton.archive import ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
+from carton.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
 from carton.assembly import Source, assemble
 from carton.config import settings
 from carton.errors import Conflict, NotFound, PackagingError
@@ -164,7 +164,7 @@ def manifest_bytes(download: Download, targets: Iterable[Target]) -> bytes:
 
 def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan, list[Source], list[bool]]:
     """The archive's layout, each member's source and whether it counts as a requested file."""
-    packed = [t for t in targets if t.state is not TargetState.SKIPPED]
+    packed = first_entry_small([t for t in targets if t.state is not TargetState.SKIPPED])
     members = [Member(name=t.path or "", size=t.size or 0, crc32=t.crc32 or 0) for t in packed]
     sources = [Source(t.source_key or "", t.source_etag or "", t.size or 0) for t in packed]
     counted = [True] * len(packed)
@@ -174,6 +174,16 @@ def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan
         sources.append(Source("", "", len(manifest), inline=manifest))
         counted.append(False)
     return plan_archive(members, modified=download.created_at), sources, counted
+
+
+def first_entry_small(packed: list[Target]) -> list[Target]:
+    """A first entry of 4 GiB or more would carry ZIP64 fields, which macOS's and Safari's
+    automatic extraction refuse; a smaller file, if there is one, goes first instead."""
+    if packed and (packed[0].size or 0) >= ZIP32_LIMIT:
+        small = next((i for i, t in enumerate(packed) if (t.size or 0) < ZIP32_LIMIT), None)
+        if small is not None:
+            return [packed[small], *packed[:small], *packed[small + 1 :]]
+    return packed
 
 
 def plan_key(account_id: str, download_id: str) -> str:
