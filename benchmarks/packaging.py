@@ -233,7 +233,10 @@ def big_archives(endpoint: str, s3: S3Client, rng: random.Random) -> None:
             key = f"out/{label[:8].replace(' ', '-')}.zip"
             moved, document, peak = carton(endpoint, sources, key, names)
             path = Path(folder) / "archive.zip"
-            s3.download_file(BUCKET, key, str(path))
+            # One streamed GET: moto serves ranged GETs of multi-GiB objects slowly.
+            with path.open("wb") as out:
+                for chunk in s3.get_object(Bucket=BUCKET, Key=key)["Body"].iter_chunks(8 * MiB):
+                    out.write(chunk)
             readers = verify_archive(path)
             print(
                 f"{label}: {document.size / 2**30:.2f} GiB, {len(sources):,} files, {len(document.parts)} parts, "
