@@ -101,9 +101,10 @@ def _in_worker(task: tuple[Callable[..., int], tuple[object, ...]]) -> tuple[int
 
 
 def run_workers(tasks: list[tuple[Callable[..., int], tuple[object, ...]]]) -> tuple[int, int]:
-    """Each group in one of WORKERS processes, as Lambda runs each in its own container:
+    """Each group in one of WORKERS fresh processes (spawned: nothing inherited from this one),
+    as Lambda runs each in its own container:
     (total bytes moved, the largest worker's peak RSS)."""
-    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
         results = list(pool.map(_in_worker, tasks))
     return sum(moved for moved, _ in results), max(peak for _, peak in results)
 

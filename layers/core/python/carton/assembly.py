@@ -29,7 +29,7 @@ MAX_COPIED_MEMBERS = 4_000
 MAX_GROUPS = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where a member's bytes live, pinned to the version the plan was made for; or the
     bytes themselves (`inline`: the manifest, made while planning)."""
@@ -40,12 +40,12 @@ class Source:
     inline: bytes | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Literal:
     data: bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """Bytes [start, end) of member `member`'s source, streamed by a ranged GET."""
 
@@ -54,7 +54,7 @@ class Span:
     end: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Copy:
     """Bytes [start, end) of member `member`'s source, copied by S3 (UploadPartCopy)."""
 
@@ -66,7 +66,7 @@ class Copy:
 Piece = Literal | Span | Copy
 
 
-@dataclass
+@dataclass(slots=True)
 class Part:
     number: int
     pieces: list[Piece] = field(default_factory=list)
