@@ -97,7 +97,14 @@ def _in_worker(task: tuple[Callable[..., int], tuple[object, ...]]) -> tuple[int
     """Run one group in a worker process: (bytes moved, the process's peak RSS so far)."""
     function, arguments = task
     moved = function(*arguments)
-    return moved, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return moved, _peak_rss()
+
+
+def _peak_rss() -> int:
+    """This process's peak resident set (VmHWM; unlike ru_maxrss it starts afresh at exec)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 
 
 def run_workers(tasks: list[tuple[Callable[..., int], tuple[object, ...]]]) -> tuple[int, int]:
