@@ -20,7 +20,6 @@ import math
 import multiprocessing
 import os
 import random
-import resource
 import socket
 import subprocess
 import sys
