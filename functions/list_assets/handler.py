@@ -3,17 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.assets import list_assets, representation
-from carton.config import settings
-from carton.http import (
-    api_handler,
-    api_resolver,
-    base_url,
-    documented,
-    json_response,
-    principal,
-    query_parameters,
-    route_of,
-)
+from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 from carton.models import AssetList
 from carton.store import Store
 
@@ -22,12 +12,9 @@ app = api_resolver()
 
 @app.get(route_of("list_assets").resolver_path, responses=documented(200, AssetList, "A page of assets"))
 def assets() -> Response[str]:
-    base = base_url(app)
-    body, found = list_assets(
-        principal(app), query_parameters(app), Store(), settings().cursor_key, base + app.current_event.path
-    )
-    body["results"] = [representation(asset, base).model_dump(mode="json") for asset in found]
-    return json_response(200, body)
+    call = list_call(app)
+    body, found = list_assets(call.principal, call.parameters, Store(), call.cursor_key, call.url)
+    return page_response(body, found, lambda asset: representation(asset, call.base))
 
 
 lambda_handler = api_handler(app)

@@ -2,19 +2,9 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.config import settings
 from carton.download_list import list_targets
 from carton.downloads import readable_download, target_representation
-from carton.http import (
-    api_handler,
-    api_resolver,
-    base_url,
-    documented,
-    json_response,
-    principal,
-    query_parameters,
-    route_of,
-)
+from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 from carton.models import TargetList
 from carton.routes import API_PREFIX
 from carton.store import Store
@@ -24,12 +14,11 @@ app = api_resolver()
 
 @app.get(route_of("list_targets").resolver_path, responses=documented(200, TargetList, "A page of targets"))
 def targets(download_id: str) -> Response[str]:
-    store, base = Store(), base_url(app)
-    download = readable_download(principal(app), download_id, store)
-    url = f"{base}{API_PREFIX}/downloads/{download_id}"
-    body, found = list_targets(download, query_parameters(app), store, settings().cursor_key, f"{url}/targets")
-    body["results"] = [target_representation(target, url).model_dump(mode="json") for target in found]
-    return json_response(200, body)
+    call, store = list_call(app), Store()
+    download = readable_download(call.principal, download_id, store)
+    url = f"{call.base}{API_PREFIX}/downloads/{download_id}"
+    body, found = list_targets(download, call.parameters, store, call.cursor_key, call.url)
+    return page_response(body, found, lambda target: target_representation(target, url))
 
 
 lambda_handler = api_handler(app)

@@ -3,17 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.accounts import list_users, user_representation
-from carton.config import settings
-from carton.http import (
-    api_handler,
-    api_resolver,
-    base_url,
-    documented,
-    json_response,
-    principal,
-    query_parameters,
-    route_of,
-)
+from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 from carton.models import UserList
 from carton.store import Store
 
@@ -22,12 +12,9 @@ app = api_resolver()
 
 @app.get(route_of("list_users").resolver_path, responses=documented(200, UserList, "A page of users"))
 def users() -> Response[str]:
-    base = base_url(app)
-    body, found = list_users(
-        principal(app), query_parameters(app), Store(), settings().cursor_key, base + app.current_event.path
-    )
-    body["results"] = [user_representation(user, base).model_dump(mode="json") for user in found]
-    return json_response(200, body)
+    call = list_call(app)
+    body, found = list_users(call.principal, call.parameters, Store(), call.cursor_key, call.url)
+    return page_response(body, found, lambda user: user_representation(user, call.base))
 
 
 lambda_handler = api_handler(app)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -24,6 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
 
 from carton.auth import principal_from_context
 from carton.config import settings
@@ -34,6 +36,7 @@ from carton.observability import Handler, entrypoint
 from carton.routes import Route, routes_of
 
 _DEFAULT_EXECUTE_API_SUFFIX = ".amazonaws.com"
+ItemT = TypeVar("ItemT")
 
 
 def error_response(status: int, message: str, errors: dict[str, list[str]] | None = None) -> Response[str]:
@@ -190,3 +193,25 @@ def documented(status: int, model: Any, description: str) -> dict[int, OpenAPIRe
     if model is None:
         return {status: {"description": description}}
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+
+
+@dataclass(frozen=True)
+class ListCall:
+    """What every list endpoint reads off its request."""
+
+    principal: Principal
+    parameters: dict[str, str]
+    cursor_key: bytes
+    base: str  # scheme, host and stage, for the results' links
+    url: str  # this list's absolute URL, for next/previous
+
+
+def list_call(app: APIGatewayRestResolver) -> ListCall:
+    base = base_url(app)
+    return ListCall(principal(app), query_parameters(app), settings().cursor_key, base, base + app.current_event.path)
+
+
+def page_response(body: dict[str, Any], items: Iterable[ItemT], render: Callable[[ItemT], BaseModel]) -> Response[str]:
+    """The list envelope with each item rendered into `results`."""
+    body["results"] = [render(item).model_dump(mode="json") for item in items]
+    return json_response(200, body)
