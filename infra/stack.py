@@ -19,7 +19,6 @@ from infra.triggers import Triggers
 from infra.workflow import Workflow
 
 AUTHORIZER = "authorizer"
-DEFAULT_PACK_CONCURRENCY = 10
 
 
 class CartonStack(cdk.Stack):
@@ -56,7 +55,7 @@ class CartonStack(cdk.Stack):
             self,
             "Workflow",
             functions=by_name,
-            pack_concurrency=int(self.node.try_get_context("pack_concurrency") or DEFAULT_PACK_CONCURRENCY),
+            pack_concurrency=self.node.try_get_context("pack_concurrency"),
         )
         for name, actions in WORKFLOW_ACTIONS.items():
             workflow.grant(by_name[name], actions)

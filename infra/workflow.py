@@ -15,10 +15,13 @@ from infra.observability import log_group
 
 class Workflow(Construct):
     def __init__(
-        self, scope: Construct, id: str, *, functions: dict[str, lambda_.Function], pack_concurrency: int
+        self, scope: Construct, id: str, *, functions: dict[str, lambda_.Function], pack_concurrency: int | None
     ) -> None:
         super().__init__(scope, id)
-        template = with_concurrency(definition_template(), pack_concurrency)
+        # The ASL file's MaxConcurrency is the default; context pack_concurrency overrides it.
+        template = definition_template()
+        if pack_concurrency is not None:
+            template = with_concurrency(template, int(pack_concurrency))
         steps = {name: functions[name] for name in placeholders(template)}
         execution_logs = log_group(self, "Logs")
         self.state_machine = sfn.StateMachine(
