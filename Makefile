@@ -1,18 +1,25 @@
 # Carton: `make run` (local stack) and `make test` (everything CI runs).
 SHELL := /bin/bash
-PYTHON ?= python3
+# The Lambda runtime's Python (one file, read by CDK too): the tests run under the same
+# version when this machine has it (on PATH, or installed by pyenv), else under python3.
+LAMBDA_PYTHON := $(shell cat layers/python-version)
+PYTHON ?= $(shell for candidate in python$(LAMBDA_PYTHON) \
+	$$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(LAMBDA_PYTHON).*/bin/python$(LAMBDA_PYTHON) 2>/dev/null | sort -V | tail -1); do \
+	"$$candidate" -c '' 2>/dev/null && { echo "$$candidate"; exit; }; done; echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint types unit integration infra e2e tools synth deploy bench clean
+.PHONY: account run test lint types unit integration infra e2e tools synth deploy bench clean
 
 # First use (or a changed dependency list): create .venv and install Carton with its
 # development and CDK dependencies.
-$(STAMP): pyproject.toml layers/deps/requirements.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml layers/deps/requirements.txt layers/python-version
+	@want=$$($(PYTHON) -c 'import sys; print(sys.version_info[:2])'); \
+	have=$$($(BIN)/python -c 'import sys; print(sys.version_info[:2])' 2>/dev/null); \
+	if [ "$$want" != "$$have" ]; then rm -rf $(VENV); echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
@@ -49,12 +56,34 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# synth, deploy and destroy: the stack is named by CARTON_STACK (default Carton; app.py
+# reads it), and CARTON_CONTEXT holds the deploy-time settings (infra/settings.py) as
+# key=value pairs separated by spaces, a value with spaces in shell quotes, e.g.
+#   CARTON_CONTEXT="cors_origins=https://app.example mail_from='Carton <no-reply@x.example>'" make deploy
+# Each pair reaches the CDK CLI as one `--context key=value` (infra/context.py quotes them).
+STACK = $(or $(CARTON_STACK),Carton)
+cdk = context=$$($(BIN)/python -m infra.context) && echo "npx cdk $(1) $$context" && \
+	eval "CARTON_STACK=$(STACK) npx cdk $(1) $$context"
+
+# cfn-lint checks every template of the stack, its nested stacks' included.
 synth: $(STAMP) node_modules/.installed
-	npx cdk synth --quiet
-	$(BIN)/cfn-lint --ignore-checks W3005 -- cdk.out/Carton.template.json
+	@$(call cdk,synth --quiet)
+	@templates=$$($(BIN)/python -m infra.templates cdk.out $(STACK)) && set -x && \
+	$(BIN)/cfn-lint --ignore-checks W3005 -- $$templates
 
 deploy: $(STAMP) node_modules/.installed
-	npx cdk deploy --context deletion_protection=$${CARTON_DELETION_PROTECTION:-true}
+	@$(call cdk,deploy $(STACK) --context deletion_protection=$${CARTON_DELETION_PROTECTION:-true})
+
+# Removing a stack needs no sender (email=off unless CARTON_CONTEXT says otherwise); cdk asks
+# before it deletes, CARTON_DESTROY_FORCE=1 does not. Retained data (table, assets, logs) stays.
+.PHONY: destroy
+destroy: $(STAMP) node_modules/.installed
+	@$(call cdk,destroy $(STACK) --context email=off $${CARTON_DESTROY_FORCE:+--force})
+
+# A new account, its first admin and a key (printed once), on the running local stack or,
+# with CARTON_STACK=<stack name>, on a deployed one (IAM-only admin function).
+account: $(STAMP)
+	@$(BIN)/python -m carton_ops.account --account "$(ACCOUNT)" --email "$(EMAIL)"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

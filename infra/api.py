@@ -9,16 +9,61 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from carton.routes import DEPLOYED_ROUTES, GATEWAY_ANSWERS
+from carton.routes import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    DEPLOYED_ROUTES,
+    GATEWAY_ANSWERS,
+    methods_of,
+)
 from infra.nag import acknowledge
 from infra.observability import log_group
 
 STAGE = "prod"
 AUTHORIZER_CACHE_SECONDS = 60
+# With CORS on, the catch-all gateway responses carry the headers too, in the one error body.
+CORS_DEFAULT_ANSWERS = ("DEFAULT_4XX", "DEFAULT_5XX")
+_DEFAULT_TEMPLATE = {"application/json": '{"message": $context.error.messageString, "errors": {}}'}
 
 
 def _json_template(name: str) -> dict[str, str]:
     return {"application/json": json.dumps(GATEWAY_ANSWERS[name].body())}
+
+
+def gateway_cors_headers(origins: tuple[str, ...]) -> dict[str, str]:
+    """CORS headers for the answers API Gateway gives itself (401, 403, 404, 413, 4XX, 5XX).
+
+    A gateway response cannot decide per request: each header is a static value or a copy
+    of a request value, and its body template is not run through VTL, so "echo the Origin
+    only when it is one of ours" cannot be said there (the preflight and the 405 mock are
+    integration responses, which can, and do). With one origin the header names it. With
+    several it echoes the request's Origin, with Vary: Origin. That is safe: what another
+    site's page could then read is a fixed error body without account data; Carton never
+    sends Access-Control-Allow-Credentials (keys travel in the Authorization header, not in
+    cookies); and such a page cannot send an Authorization header at all, because the
+    preflight refuses its origin. Naming only the first origin would hide these errors
+    from the other origins' pages, and no header would hide them from every browser client.
+    """
+    if not origins:
+        return {}
+    allow = f"'{origins[0]}'" if len(origins) == 1 else "method.request.header.Origin"
+    return {"Access-Control-Allow-Origin": allow, "Vary": "'Origin'"}
+
+
+def _origin_override(origins: tuple[str, ...]) -> str:
+    """VTL for a mock integration response: the request's Origin when it is one of ours
+    (integration responses, unlike gateway responses, do run VTL; as CDK's own preflight)."""
+    if len(origins) < 2:
+        return ""
+    condition = " || ".join(f'$origin == "{origin}"' for origin in origins[1:])
+    return (
+        '#set($origin = $input.params().header.get("Origin"))\n'
+        '#if($origin == "")\n#set($origin = $input.params().header.get("origin"))\n#end\n'
+        f"#if({condition})\n"
+        "#set($context.responseOverride.header.Access-Control-Allow-Origin = $origin)\n"
+        "#end\n"
+    )
 
 
 class Api(Construct):
@@ -29,6 +74,7 @@ class Api(Construct):
         *,
         functions: dict[str, lambda_.Function],
         authorizer_function: lambda_.Function,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, id)
         access_logs = log_group(self, "AccessLogs")
@@ -63,6 +109,7 @@ class Api(Construct):
             identity_source=apigw.IdentitySource.header("Authorization"),
             results_cache_ttl=cdk.Duration.seconds(AUTHORIZER_CACHE_SECONDS),
         )
+        cors_headers = gateway_cors_headers(cors_origins)
         for name, answer in GATEWAY_ANSWERS.items():
             if name == "METHOD_NOT_ALLOWED":
                 continue  # not a gateway response type: answered by the mock methods below
@@ -71,36 +118,80 @@ class Api(Construct):
                 type=apigw.ResponseType.of(name),
                 status_code=str(answer.status),
                 templates=_json_template(name),
+                response_headers=cors_headers or None,
             )
-        method_not_allowed = apigw.MockIntegration(
-            request_templates={"application/json": '{"statusCode": 405}'},
-            integration_responses=[
-                apigw.IntegrationResponse(
-                    status_code="405",
-                    response_templates=_json_template("METHOD_NOT_ALLOWED"),
+        if cors_headers:
+            for name in CORS_DEFAULT_ANSWERS:
+                self.rest_api.add_gateway_response(
+                    f"Answer{name.title().replace('_', '')}",
+                    type=apigw.ResponseType.of(name),
+                    templates=_DEFAULT_TEMPLATE,
+                    response_headers=cors_headers,
                 )
-            ],
-        )
-        resources: dict[str, apigw.Resource] = {}
+        # Method responses carry the CORS headers the mock sets (static first origin, Vary).
+        mock_headers = {f"method.response.header.{header}": value for header, value in cors_headers.items()}
+        if len(cors_origins) > 1:
+            mock_headers["method.response.header.Access-Control-Allow-Origin"] = f"'{cors_origins[0]}'"
+
+        def method_not_allowed(allowed: tuple[str, ...]) -> apigw.MockIntegration:
+            """405 in the error body with `Allow`, answered by API Gateway without a function."""
+            listed = ", ".join([*allowed, *(["OPTIONS"] if cors_origins else [])])
+            return apigw.MockIntegration(
+                request_templates={"application/json": '{"statusCode": 405}'},
+                integration_responses=[
+                    apigw.IntegrationResponse(
+                        status_code="405",
+                        response_parameters={**mock_headers, "method.response.header.Allow": f"'{listed}'"},
+                        response_templates={
+                            content_type: _origin_override(cors_origins) + body
+                            for content_type, body in _json_template("METHOD_NOT_ALLOWED").items()
+                        },
+                    )
+                ],
+            )
+
+        # One permission per function for the whole API (not one per method and path):
+        # a function serving several routes and suffixes would otherwise add a dozen.
+        integrations = {
+            name: apigw.LambdaIntegration(functions[name], scope_permission_to_method=False)
+            for name in dict.fromkeys(route.function for route in DEPLOYED_ROUTES)
+        }
+        methods: dict[str, list[str]] = {}
         for route in DEPLOYED_ROUTES:
             for path in route.resource_paths:
-                resource = self.rest_api.root.resource_for_path(path)
-                resources[path] = resource
-                resource.add_method(
+                methods.setdefault(path, []).append(route.method)
+                self.rest_api.root.resource_for_path(path).add_method(
                     route.method,
-                    apigw.LambdaIntegration(functions[route.function]),
+                    integrations[route.function],
                     authorizer=authorizer if route.authorized else None,
                     authorization_type=(
                         apigw.AuthorizationType.CUSTOM if route.authorized else apigw.AuthorizationType.NONE
                     ),
                 )
-        for resource in resources.values():
+        for path, allowed in methods.items():
+            resource = self.rest_api.root.resource_for_path(path)
             # Any other method on a known path: 405 in the error body, without running a function.
             resource.add_method(
                 "ANY",
-                method_not_allowed,
-                method_responses=[apigw.MethodResponse(status_code="405")],
+                method_not_allowed(methods_of(path, DEPLOYED_ROUTES)),
+                method_responses=[
+                    apigw.MethodResponse(
+                        status_code="405",
+                        response_parameters={
+                            header: True for header in [*mock_headers, "method.response.header.Allow"]
+                        },
+                    )
+                ],
             )
+            if cors_origins:
+                # The preflight, answered by API Gateway itself (a mock), for the configured origins.
+                resource.add_cors_preflight(
+                    allow_origins=list(cors_origins),
+                    allow_headers=list(CORS_ALLOW_HEADERS),
+                    allow_methods=allowed,
+                    expose_headers=list(CORS_EXPOSE_HEADERS),
+                    max_age=cdk.Duration.seconds(CORS_MAX_AGE_SECONDS),
+                )
         acknowledge(
             self.rest_api.node.find_child("CloudWatchRole"),
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
@@ -114,7 +205,8 @@ class Api(Construct):
         acknowledge(
             self.rest_api,
             "AwsSolutions-APIG4",
-            "Only the health check and the mock 405 methods are open; every other route uses the token authorizer.",
+            "Only the health check, the OpenAPI document, the mock 405 methods and the CORS preflights (OPTIONS) "
+            "are open; every other route uses the token authorizer.",
         )
         acknowledge(
             self.rest_api,

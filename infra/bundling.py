@@ -12,9 +12,18 @@ import aws_cdk as cdk
 import jsii
 
 ROOT = Path(__file__).resolve().parent.parent
-LAMBDA_PYTHON = "3.14"
-# Lambda's Python 3.14 runs on Amazon Linux 2023 (glibc 2.34): both wheel tags load there.
-LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+# The runtime's Python version, written once: the Makefile builds the test venv with it too.
+LAMBDA_PYTHON = (ROOT / "layers" / "python-version").read_text().strip()
+# Machine names of Lambda's architectures, as wheel platform tags spell them.
+WHEEL_MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
+
+
+def wheel_platforms(architecture: str) -> tuple[str, ...]:
+    """Lambda's Python 3.12+ runs on Amazon Linux 2023 (glibc 2.34): both wheel tags load there."""
+    machine = WHEEL_MACHINES[architecture]
+    return (f"manylinux2014_{machine}", f"manylinux_2_28_{machine}")
+
+
 # Only used if local bundling were refused; it never is, so no image is pulled.
 _UNUSED_IMAGE = cdk.DockerImage.from_registry("public.ecr.aws/sam/build-python" + LAMBDA_PYTHON)
 
@@ -23,8 +32,9 @@ _UNUSED_IMAGE = cdk.DockerImage.from_registry("public.ecr.aws/sam/build-python" 
 class PipInstall:
     """`pip install -r requirements.txt` for the Lambda platform into python/."""
 
-    def __init__(self, requirements: Path) -> None:
+    def __init__(self, requirements: Path, architecture: str) -> None:
         self.requirements = requirements
+        self.platforms = wheel_platforms(architecture)
 
     # jsii passes `options` positionally.
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
@@ -40,7 +50,7 @@ class PipInstall:
                 str(self.requirements),
                 "--target",
                 str(Path(output_dir) / "python"),
-                *(option for platform in LAMBDA_PLATFORMS for option in ("--platform", platform)),
+                *(option for platform in self.platforms for option in ("--platform", platform)),
                 "--implementation",
                 "cp",
                 "--python-version",
@@ -64,7 +74,7 @@ class CopyTree:
             self.source,
             output_dir,
             dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
         )
         return True
 
@@ -73,13 +83,13 @@ def bundled(source: Path, local: Any) -> cdk.aws_lambda.Code:
     return cdk.aws_lambda.Code.from_asset(
         str(source),
         bundling=cdk.BundlingOptions(image=_UNUSED_IMAGE, local=local),
-        exclude=["__pycache__", "*.pyc"],
+        exclude=["__pycache__", "*.pyc", "*.egg-info"],
     )
 
 
-def deps_layer_code() -> cdk.aws_lambda.Code:
+def deps_layer_code(architecture: str) -> cdk.aws_lambda.Code:
     requirements = ROOT / "layers" / "deps" / "requirements.txt"
-    return bundled(requirements.parent, PipInstall(requirements))
+    return bundled(requirements.parent, PipInstall(requirements, architecture))
 
 
 def core_layer_code() -> cdk.aws_lambda.Code:

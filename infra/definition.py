@@ -1,8 +1,8 @@
 """The workflow definition: one ASL file for the deployed and the local state machine.
 
 Its `${placeholders}` are function names (folders under `functions/`); CDK fills them
-with definition_substitutions, the local stack with its local function ARNs. Retry
-and Catch are applied here, uniformly, to every Task state.
+with definition_substitutions, the local stack with its local function ARNs. Retry,
+Catch and TimeoutSeconds are applied here, uniformly, to every Task state.
 """
 
 from __future__ import annotations
@@ -12,13 +12,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+from infra.permissions import DEFAULT_SIZING, SIZING
+
 ASL_FILE = Path(__file__).with_name("workflow.asl.json")
 FAILURE_STATE = "RecordFailure"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
-# Transient faults of the Lambda service itself; our own errors are not retried,
-# since packaging the same bytes again would fail the same way.
+# Transient faults of the Lambda service itself (Step Functions' "Handle Lambda service
+# exceptions" best practice, plus throttling); our own errors are not retried, since
+# packaging the same bytes again would fail the same way.
 TRANSIENT_ERRORS = [
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
@@ -33,9 +37,21 @@ RETRY = {
 CATCH = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILURE_STATE}
 
 
+def task_function(state: dict[str, Any]) -> str | None:
+    """The function a Task invokes: the placeholder in its FunctionName."""
+    match = _PLACEHOLDER.fullmatch(str(state.get("Parameters", {}).get("FunctionName", "")))
+    return match.group(1) if match else None
+
+
 def _decorate(states: dict[str, Any], top_level: bool = True) -> None:
     for name, state in states.items():
         if state.get("Type") == "Task":
+            function = task_function(state)
+            if "TimeoutSeconds" in state or function is None:
+                raise ValueError(f"{name}: invoke a ${{function}}; its timeout comes from infra/permissions.py SIZING")
+            # Step Functions gives up when Lambda stops the function (its clock starts a
+            # little earlier), so a step that runs out of time fails as States.Timeout.
+            state["TimeoutSeconds"] = SIZING.get(function, DEFAULT_SIZING)[1]
             state["Retry"] = [*state.get("Retry", []), RETRY]
         # A Catch may only lead to a state of its own level: inside a Map, errors end the
         # iteration and the Map's own Catch takes them to RecordFailure.
@@ -56,7 +72,7 @@ def with_concurrency(template: str, concurrency: int) -> str:
 
 
 def definition_template() -> str:
-    """The ASL with Retry/Catch applied and `${placeholders}` left in place."""
+    """The ASL with TimeoutSeconds, Retry and Catch applied and `${placeholders}` left in place."""
     document = json.loads(ASL_FILE.read_text())
     _decorate(document["States"])
     return json.dumps(document, indent=2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.utils import parseaddr
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -18,10 +20,21 @@ from infra.bundling import (
 )
 from infra.nag import acknowledge
 from infra.observability import log_group
-from infra.permissions import DEFAULT_SIZING, NOTIFIES, OBJECT_ACTIONS, QUERIES_INDEXES, SIZING, TABLE_ACTIONS
+from infra.permissions import (
+    DEFAULT_SIZING,
+    NOTIFIES,
+    OBJECT_ACTIONS,
+    QUERIES_INDEXES,
+    SIZING,
+    TABLE_ACTIONS,
+    listed_prefixes,
+)
+from infra.settings import DeploySettings
 from infra.storage import Storage
 
 RUNTIME = lambda_.Runtime(f"python{LAMBDA_PYTHON}", lambda_.RuntimeFamily.PYTHON)
+# The context key `architecture` (infra/settings.py) names one of these.
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
 
 class Functions(Construct):
@@ -31,12 +44,12 @@ class Functions(Construct):
         id: str,
         *,
         storage: Storage,
-        archive_expiry_days: int,
-        mail_from: str,
-        public_base_url: str | None,
+        settings: DeploySettings,
     ) -> None:
         super().__init__(scope, id)
         self._storage = storage
+        self._architecture = ARCHITECTURES[settings.architecture]
+        self._mail_from = settings.mail_from
         cursor_key = secretsmanager.Secret(
             self,
             "CursorKey",
@@ -53,8 +66,9 @@ class Functions(Construct):
             lambda_.LayerVersion(
                 self,
                 "DepsLayer",
-                code=deps_layer_code(),
+                code=deps_layer_code(settings.architecture),
                 compatible_runtimes=runtimes,
+                compatible_architectures=[self._architecture],
                 description="Carton third-party runtime dependencies",
             ),
             lambda_.LayerVersion(
@@ -62,6 +76,7 @@ class Functions(Construct):
                 "CoreLayer",
                 code=core_layer_code(),
                 compatible_runtimes=runtimes,
+                compatible_architectures=[self._architecture],
                 description="Carton core library (carton package)",
             ),
         ]
@@ -69,11 +84,14 @@ class Functions(Construct):
             config.ENV_TABLE: storage.table.table_name,
             config.ENV_ASSETS_BUCKET: storage.assets.bucket_name,
             config.ENV_ARCHIVES_BUCKET: storage.archives.bucket_name,
-            config.ENV_ARCHIVE_EXPIRY_DAYS: str(archive_expiry_days),
-            config.ENV_MAIL_FROM: mail_from,
+            config.ENV_ARCHIVE_EXPIRY_DAYS: str(settings.archive_expiry_days),
             # Resolved by CloudFormation at deploy time (a dynamic reference), never in the template.
             config.ENV_CURSOR_KEY: cursor_key.secret_value.unsafe_unwrap(),
-            **({config.ENV_PUBLIC_BASE_URL: public_base_url} if public_base_url else {}),
+            # Without a sender (email=off) notifications say so instead of sending.
+            **({config.ENV_MAIL_FROM: settings.mail_from} if settings.mail_from else {}),
+            # The functions answer CORS for these origins on their own responses.
+            **({config.ENV_CORS_ORIGINS: ",".join(settings.cors_origins)} if settings.cors_origins else {}),
+            **({config.ENV_PUBLIC_BASE_URL: settings.public_base_url} if settings.public_base_url else {}),
             "POWERTOOLS_SERVICE_NAME": "carton",
             "POWERTOOLS_METRICS_NAMESPACE": "Carton",
         }
@@ -95,7 +113,7 @@ class Functions(Construct):
             scope,
             "Function",
             runtime=RUNTIME,
-            architecture=lambda_.Architecture.X86_64,
+            architecture=self._architecture,
             handler="handler.lambda_handler",
             code=function_code(name),
             layers=self._layers,
@@ -106,6 +124,12 @@ class Functions(Construct):
             log_group=function_logs,
             tracing=lambda_.Tracing.ACTIVE,
             description=f"Carton {name}",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"python{LAMBDA_PYTHON} on purpose: the Python the tests run under and the deps layer's wheels "
+            "are built for (layers/python-version); a newer runtime is adopted there, for all three at once.",
         )
         function_logs.grant_write(role)
         self._grant_storage(name, function)
@@ -126,6 +150,15 @@ class Functions(Construct):
             resource = self._storage.bucket(bucket_name).arn_for_objects(f"{prefix}*")
             function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[resource]))
             object_resources.append(resource)
+        for bucket_name, prefixes in listed_prefixes(name).items():
+            # A missing key then answers 404 (NoSuchKey), not 403; listing stays within the prefixes.
+            function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[self._storage.bucket(bucket_name).bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
+                )
+            )
         policy = function.role.node.find_child("DefaultPolicy") if function.role else function
         stack = cdk.Stack.of(self)
         for bucket_name, prefix, _ in OBJECT_ACTIONS.get(name, []):
@@ -151,12 +184,22 @@ class Functions(Construct):
 
     def _grant_notifications(self, function: lambda_.Function) -> None:
         stack = cdk.Stack.of(self)
-        identities = stack.format_arn(service="ses", resource="identity", resource_name="*")
-        function.add_to_role_policy(iam.PolicyStatement(actions=["ses:SendEmail"], resources=[identities]))
         bus = stack.format_arn(service="events", resource="event-bus", resource_name="default")
         function.add_to_role_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus]))
+        if not self._mail_from:
+            return  # email=off: no sender, no SES
+        identities = stack.format_arn(service="ses", resource="identity", resource_name="*")
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail"],
+                resources=[identities],
+                # Only as the configured sender (the bare address of mail_from).
+                conditions={"StringEquals": {"ses:FromAddress": parseaddr(self._mail_from)[1]}},
+            )
+        )
         acknowledge(
             function.role.node.find_child("DefaultPolicy") if function.role else function,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]",
-            "The sender identity (mail_from) is configured at deploy time and verified in SES by the deploying team.",
+            "SES checks the sender's identity and, in the sandbox, each recipient's (any address a download "
+            "notifies); the ses:FromAddress condition pins the sender to mail_from.",
         )

@@ -50,6 +50,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "asset_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "archive_removed": _STATE_CHANGE,
     "workflow_notify": _STATE_CHANGE,
+    # Invoked by operators (IAM), not over the API: creates accounts, users and keys.
+    "admin": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
 }
 # Functions that announce downloads: SES e-mail from the configured identity, EventBridge events.
 NOTIFIES = ("workflow_notify",)
@@ -94,6 +96,21 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "delete_asset": [("assets", ASSETS_PREFIX, ["s3:DeleteObject"])],
 }
 
+# Buckets where a missing key must read as 404, not 403: S3 only says "no such key" to a
+# caller that may also list the bucket. Every reader (s3:GetObject, which HEAD needs too)
+# gets s3:ListBucket, limited with s3:prefix to the prefixes it reads.
+MISSING_IS_404 = ("assets",)
+
+
+def listed_prefixes(name: str) -> dict[str, list[str]]:
+    """bucket -> the key prefixes function `name` reads there, for buckets in MISSING_IS_404."""
+    listed: dict[str, list[str]] = {}
+    for bucket, prefix, actions in OBJECT_ACTIONS.get(name, []):
+        if bucket in MISSING_IS_404 and "s3:GetObject" in actions:
+            listed.setdefault(bucket, []).append(prefix)
+    return listed
+
+
 # What functions may do to executions of the packaging workflow.
 WORKFLOW_ACTIONS: dict[str, list[str]] = {
     "create_download": ["states:StartExecution"],
@@ -101,10 +118,13 @@ WORKFLOW_ACTIONS: dict[str, list[str]] = {
 }
 
 # Memory (MB) and timeout (s) where the default (256 MB, 29 s: API Gateway's limit) won't do.
+# A workflow step's TimeoutSeconds is its function's timeout (infra/definition.py).
 SIZING: dict[str, tuple[int, int]] = {
     # 1,769 MB is one full vCPU: packaging is CRC and network bound.
     "workflow_pack": (1769, 900),
     "workflow_prepare": (1769, 900),
+    # The worst case: lists 10,000 parts and writes 10,000 targets (tuned from a benchmark).
+    "workflow_complete": (1769, 900),
     "ingest_upload": (1024, 300),
     # URL imports hold up to 100 MB in memory.
     "import_asset": (1024, 29),

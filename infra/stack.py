@@ -14,53 +14,65 @@ from infra.functions import Functions
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.permissions import WORKFLOW_ACTIONS
+from infra.settings import from_context
 from infra.storage import Storage
 from infra.triggers import Triggers
 from infra.workflow import Workflow
 
 AUTHORIZER = "authorizer"
+# Invoked by operators with lambda:InvokeFunction (IAM), never over the API.
+ADMIN = "admin"
+
+
+def deployed_functions() -> list[str]:
+    """Every function deployed, each once: the authorizer, the API's, the workflow's steps,
+    the S3 feeds' and the operators' admin function."""
+    names = [
+        AUTHORIZER,
+        *http_functions(DEPLOYED_ROUTES),
+        *placeholders(),
+        *(feed.function for feed in S3_FEEDS),
+        ADMIN,
+    ]
+    return list(dict.fromkeys(names))
 
 
 class CartonStack(cdk.Stack):
+    """Storage, functions, the workflow and the S3 feeds in this stack; the REST API, whose
+    methods, resources and CORS preflights grow with every route, in a nested stack of its
+    own: each stays well under CloudFormation's 500 resources (tests/infra checks <= 300)."""
+
     def __init__(self, scope: Construct, id: str, **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
-        archive_expiry_days = int(
-            self.node.try_get_context("archive_expiry_days") or config.DEFAULT_ARCHIVE_EXPIRY_DAYS
-        )
-        deletion_protection = str(self.node.try_get_context("deletion_protection") or "true").lower() == "true"
+        settings = from_context(self.node.try_get_context)
 
         storage = Storage(
             self,
             "Storage",
-            archive_expiry_days=archive_expiry_days,
-            deletion_protection=deletion_protection,
+            archive_expiry_days=settings.archive_expiry_days,
+            deletion_protection=settings.deletion_protection,
+            cors_origins=settings.cors_origins,
         )
-        functions = Functions(
-            self,
-            "Functions",
-            storage=storage,
-            archive_expiry_days=archive_expiry_days,
-            mail_from=str(self.node.try_get_context("mail_from") or config.DEFAULT_MAIL_FROM),
-            public_base_url=self.node.try_get_context("public_base_url"),
-        )
-        names = [
-            AUTHORIZER,
-            *http_functions(DEPLOYED_ROUTES),
-            *placeholders(),
-            *(feed.function for feed in S3_FEEDS),
-        ]
-        by_name = {name: functions.add(name) for name in names}
+        functions = Functions(self, "Functions", storage=storage, settings=settings)
+        by_name = {name: functions.add(name) for name in deployed_functions()}
 
         workflow = Workflow(
             self,
             "Workflow",
             functions=by_name,
-            pack_concurrency=self.node.try_get_context("pack_concurrency"),
+            pack_concurrency=settings.pack_concurrency,
         )
         for name, actions in WORKFLOW_ACTIONS.items():
             workflow.grant(by_name[name], actions)
             by_name[name].add_environment(config.ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn)
-        api = Api(self, "Api", functions=by_name, authorizer_function=by_name[AUTHORIZER])
+        api_stack = cdk.NestedStack(self, "ApiStack", description="Carton REST API (routes, CORS, gateway answers)")
+        api = Api(
+            api_stack,
+            "Api",
+            functions=by_name,
+            authorizer_function=by_name[AUTHORIZER],
+            cors_origins=settings.cors_origins,
+        )
         triggers = Triggers(self, "Triggers", storage=storage, functions=by_name)
         Observability(
             self,
@@ -70,6 +82,7 @@ class CartonStack(cdk.Stack):
         )
         self._acknowledge_library_constructs()
         cdk.CfnOutput(self, "ApiUrl", value=api.url)
+        cdk.CfnOutput(self, "AdminFunctionName", value=by_name[ADMIN].function_name)
         cdk.CfnOutput(self, "ArchivesBucket", value=storage.archives.bucket_name)
 
     def _acknowledge_library_constructs(self) -> None:

@@ -13,6 +13,38 @@ from carton.schema import PLANS_PREFIX, TABLE_INDEXES, TABLE_KEYS
 from infra.nag import acknowledge
 
 _S = dynamodb.AttributeType.STRING
+# How long a browser may cache a bucket's CORS preflight answer.
+CORS_MAX_AGE_SECONDS = 3600
+# Archives are fetched with presigned GETs, possibly in ranges (resumable, parallel).
+ARCHIVE_EXPOSED_HEADERS = ["Content-Range", "Content-Length", "ETag", "Content-Disposition"]
+
+
+def _assets_cors(origins: tuple[str, ...]) -> list[s3.CorsRule] | None:
+    """Browser uploads: a presigned POST form to the bucket root, or a presigned PUT."""
+    if not origins:
+        return None
+    return [
+        s3.CorsRule(
+            allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.PUT],
+            allowed_origins=list(origins),
+            allowed_headers=["Content-Type", "Content-MD5", "x-amz-*"],
+            max_age=CORS_MAX_AGE_SECONDS,
+        )
+    ]
+
+
+def _archives_cors(origins: tuple[str, ...]) -> list[s3.CorsRule] | None:
+    if not origins:
+        return None
+    return [
+        s3.CorsRule(
+            allowed_methods=[s3.HttpMethods.GET, s3.HttpMethods.HEAD],
+            allowed_origins=list(origins),
+            allowed_headers=["Range"],
+            exposed_headers=ARCHIVE_EXPOSED_HEADERS,
+            max_age=CORS_MAX_AGE_SECONDS,
+        )
+    ]
 
 
 def _private_bucket(scope: Construct, id: str, **props: Any) -> s3.Bucket:
@@ -36,6 +68,7 @@ class Storage(Construct):
         *,
         archive_expiry_days: int,
         deletion_protection: bool,
+        cors_origins: tuple[str, ...] = (),
     ) -> None:
         super().__init__(scope, id)
         retain = cdk.RemovalPolicy.RETAIN
@@ -79,6 +112,7 @@ class Storage(Construct):
             versioned=True,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="assets/",
+            cors=_assets_cors(cors_origins),
             lifecycle_rules=[
                 abort_uploads,
                 s3.LifecycleRule(
@@ -93,6 +127,7 @@ class Storage(Construct):
             "Archives",
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="archives/",
+            cors=_archives_cors(cors_origins),
             lifecycle_rules=[
                 abort_uploads,
                 s3.LifecycleRule(id="expire-plans", prefix=PLANS_PREFIX, expiration=cdk.Duration.days(2)),
