@@ -6,9 +6,10 @@ import argparse
 import os
 import signal
 import threading
+from pathlib import Path
 
 from carton.routes import API_PREFIX
-from carton_local.stack import DEMO_ACCOUNT, DEMO_ADMIN, LocalStack
+from carton_local.stack import DEFAULT_HOME, DEMO_ACCOUNT, DEMO_ADMIN, LocalStack
 
 
 def banner(stack: LocalStack) -> str:
@@ -48,6 +49,7 @@ def main() -> None:
         port=args.port,
         bootstrap_token=os.environ.get("CARTON_BOOTSTRAP_TOKEN") or None,
         access_log=not args.quiet,
+        home=Path(os.environ.get("CARTON_HOME") or DEFAULT_HOME),
     ).start()
     print(banner(stack), flush=True)
     stopping.wait()

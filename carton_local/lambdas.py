@@ -160,8 +160,9 @@ class _InvokeHandler(BaseHTTPRequestHandler):
 
 
 def invoke_server(functions: LocalFunctions, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """Lambda's Invoke API on 127.0.0.1, for the emulated Step Functions."""
+    """Lambda's Invoke API on 127.0.0.1, for the emulated Step Functions (a Map state calls it
+    in bursts: the server's listen backlog takes them)."""
+    from carton_local.httpd import LocalHTTPServer
+
     handler = type("InvokeHandler", (_InvokeHandler,), {"functions": functions})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return LocalHTTPServer((host, port), handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -11,10 +12,10 @@ import zlib
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
 from carton import aws, config
 from carton.assets import store_bytes
@@ -25,9 +26,15 @@ from carton_local.gateway import gateway_server
 from carton_local.lambdas import REGION, LocalFunctions, invoke_server
 from carton_local.poller import QueuePoller
 from carton_local.resources import LocalResources, create_all
+from carton_local.s3_server import S3Server
 
 DEMO_ACCOUNT = "demo"
 DEMO_ADMIN = "admin@demo.local"
+# The local stack's sender; on AWS the deploying team sets a verified one (mail_from).
+LOCAL_MAIL_FROM = "Carton <no-reply@carton.local>"
+# The local stack's own directory (CARTON_HOME) and, in it, how to reach a running stack.
+DEFAULT_HOME = ".carton"
+ENDPOINTS_FILE = "endpoints.json"
 MOTO_CONFIG = {
     "stepfunctions": {"execute_state_machine": True},
     # Step Functions' Lambda tasks leave moto and reach our local Invoke endpoint.
@@ -61,6 +68,8 @@ class LocalStack:
     token: str = ""
     resources: LocalResources | None = None
     demo_asset_ids: list[str] = field(default_factory=list)
+    # Where a running stack says how to reach it (`make account` reads it); None: nowhere.
+    home: Path | None = None
     _servers: list[ThreadingHTTPServer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -77,7 +86,8 @@ class LocalStack:
         self._mock = mock_aws(config=cast(Any, MOTO_CONFIG))
         self._mock.start()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's access log
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+        # moto's server, behind a check of POST policies: moto stores any upload, S3 enforces them.
+        self._moto = S3Server(self.host, 0)
         self._moto.start()
         moto_host, moto_port = self._moto.get_host_and_port()
         # Presigned URLs must be real URLs a client can fetch: S3 goes through moto's server.
@@ -102,16 +112,26 @@ class LocalStack:
             }
         )
         os.environ[config.ENV_PUBLIC_BASE_URL] = self.url
+        os.environ.setdefault(config.ENV_MAIL_FROM, LOCAL_MAIL_FROM)
         config.settings.cache_clear()
         aws.reset()
         # moto's SES, like SES itself, only sends from verified identities.
-        aws.ses().verify_email_identity(EmailAddress=parseaddr(config.settings().mail_from)[1])
+        aws.ses().verify_email_identity(EmailAddress=parseaddr(os.environ[config.ENV_MAIL_FROM])[1])
         self._bootstrap()
 
         for feed in S3_FEEDS:
             QueuePoller(functions, self.resources.queues[feed.name], feed.function, self._stop).start()
         self._serve(gateway)
+        if self.home is not None:
+            self.home.mkdir(parents=True, exist_ok=True)
+            self.endpoints_file.write_text(
+                json.dumps({"api_url": self.url, "lambda_endpoint": os.environ["AWS_ENDPOINT_URL_LAMBDA"]}) + "\n"
+            )
         return self
+
+    @property
+    def endpoints_file(self) -> Path:
+        return (self.home or Path()) / ENDPOINTS_FILE
 
     def _serve(self, server: ThreadingHTTPServer) -> None:
         self._servers.append(server)
@@ -119,13 +139,15 @@ class LocalStack:
 
     def _bootstrap(self) -> None:
         store = Store()
-        _, self.token = create_account(store, DEMO_ACCOUNT, DEMO_ADMIN, self.bootstrap_token)
+        _, _, self.token = create_account(store, DEMO_ACCOUNT, DEMO_ADMIN, self.bootstrap_token)
         for asset_id, filename, content_type, data in DEMO_ASSETS:
             store_bytes(store, DEMO_ACCOUNT, asset_id, filename, content_type, data)
             self.demo_asset_ids.append(asset_id)
 
     def stop(self) -> None:
         self._stop.set()
+        if self.home is not None:
+            self.endpoints_file.unlink(missing_ok=True)
         for server in self._servers:
             server.shutdown()
             server.server_close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -28,12 +29,19 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from carton.auth import principal_from_context
-from carton.config import settings
+from carton.config import ENV_CORS_ORIGINS, parse_origins, settings
 from carton.errors import CartonError
 from carton.formats import negotiate, render
 from carton.models import Principal
 from carton.observability import Handler, entrypoint
-from carton.routes import Route, routes_of
+from carton.routes import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE_SECONDS,
+    Route,
+    bounded_response,
+    routes_of,
+)
 
 _DEFAULT_EXECUTE_API_SUFFIX = ".amazonaws.com"
 ItemT = TypeVar("ItemT")
@@ -63,8 +71,54 @@ def validation_errors(errors: Sequence[Any]) -> dict[str, list[str]]:
     return by_field
 
 
+def cors_origins() -> tuple[str, ...]:
+    """CARTON_CORS_ORIGINS, as `settings().cors_origins` reads it. Read directly because
+    functions build their resolver on import, where bundling (the OpenAPI document) has no
+    table configured for `settings()`."""
+    return parse_origins(os.environ.get(ENV_CORS_ORIGINS, ""))
+
+
+def cors_config(origins: Sequence[str] | None = None) -> CORSConfig | None:
+    """Powertools' CORS for `origins` (default: the configured ones); None when there are none.
+
+    Powertools compares the request's `Origin` with each allowed origin exactly (scheme, host
+    and port as the browser sends them, no trailing slash); `*` allows any origin.
+    """
+    allowed = tuple(cors_origins() if origins is None else origins)
+    if not allowed:
+        return None
+    return CORSConfig(
+        allow_origin=allowed[0],
+        extra_origins=list(allowed[1:]),
+        allow_headers=list(CORS_ALLOW_HEADERS),
+        expose_headers=list(CORS_EXPOSE_HEADERS),
+        max_age=CORS_MAX_AGE_SECONDS,
+    )
+
+
+def _add_vary_origin(response: dict[str, Any]) -> dict[str, Any]:
+    """Responses differ by Origin once CORS is on: caches must keep them apart."""
+    multi = response.get("multiValueHeaders")
+    if isinstance(multi, dict):
+        existing = next((key for key in multi if key.lower() == "vary"), None)
+        if existing is None:
+            multi["Vary"] = ["Origin"]
+        elif "origin" not in ",".join(multi[existing]).lower():
+            multi[existing] = [*multi[existing], "Origin"]
+        return response
+    headers = response.setdefault("headers", {})
+    existing = next((key for key in headers if key.lower() == "vary"), None)
+    if existing is None:
+        headers["Vary"] = "Origin"
+    elif "origin" not in headers[existing].lower():
+        headers[existing] = f"{headers[existing]}, Origin"
+    return response
+
+
 def api_resolver() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+    # With origins configured, every response (errors and 404s included) carries CORS headers
+    # when the request's Origin is one of them.
+    app = APIGatewayRestResolver(enable_validation=True, cors=cors_config())
 
     def _invalid(error: RequestValidationError) -> Response[str]:
         problems = error.errors()
@@ -99,9 +153,12 @@ def api_resolver() -> APIGatewayRestResolver:
 def api_handler(app: APIGatewayRestResolver) -> Handler:
     """The Lambda entry point of an API function: representation negotiated around the resolver."""
 
+    varies_by_origin = bool(cors_origins())
+
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         stripped, chosen = negotiate(event)
-        return render(app.resolve(stripped, context), chosen)
+        response = bounded_response(render(app.resolve(stripped, context), chosen))
+        return _add_vary_origin(response) if varies_by_origin else response
 
     return entrypoint(handle)
 

@@ -27,7 +27,7 @@ _ERRORS = {
     "404": "No such resource",
     "409": "Conflict (Idempotency-Key, concurrent change)",
     "410": "Gone (archive expired)",
-    "413": "Request body over 10 MB",
+    "413": "Request over 6 MB (a Lambda request's limit; larger files: POST /api/v1/assets/uploads)",
     "422": "Validation failed: errors name each field",
 }
 

@@ -6,8 +6,10 @@ function may serve several routes that mean the same thing (`/download`, `/file`
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from carton.formats import SUFFIXES
 
@@ -69,6 +71,18 @@ ROUTES: tuple[Route, ...] = (
 DEPLOYED_ROUTES: tuple[Route, ...] = tuple(route for route in ROUTES if not route.local_only)
 
 
+# CORS: what a browser on an allowed origin may send and read, and how long it may keep a
+# preflight's answer. API Gateway's preflights, the functions and the local gateway all use these.
+CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", "If-Modified-Since")
+CORS_EXPOSE_HEADERS = ("Location", "ETag", "Last-Modified")
+CORS_MAX_AGE_SECONDS = 600
+
+
+def methods_of(path: str, routes: tuple[Route, ...] = ROUTES) -> tuple[str, ...]:
+    """The methods a resource path answers (what a 405's Allow header lists)."""
+    return tuple(sorted({route.method for route in routes if path in route.resource_paths}))
+
+
 def routes_of(function: str) -> tuple[Route, ...]:
     found = tuple(route for route in ROUTES if route.function == function)
     if not found:
@@ -83,7 +97,26 @@ def http_functions(routes: tuple[Route, ...] = ROUTES) -> tuple[str, ...]:
 
 # API Gateway itself answers these before any function runs; the CDK API and the
 # local gateway both render them in the one error body.
-MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit (REST API)
+# Lambda's limits for a synchronous invoke, which a proxy integration meets first. The request
+# is the whole event as JSON (body, headers, query and context; a binary body base64-encoded,
+# a third larger): "Request must be smaller than 6291456 bytes for the InvokeFunction
+# operation". The response is the function's result as JSON: "Response payload size exceeded
+# maximum allowed payload size (6291556 bytes)", which API Gateway answers with a 502.
+MAX_EVENT_BYTES = 6 * 1024 * 1024
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+_MB = 1024 * 1024
+UPLOAD_ROUTE = f"POST {API_PREFIX}/assets/uploads"  # where files too large for a request go
+
+
+def event_bytes(event: object) -> int:
+    """The size of an API Gateway proxy event as Lambda counts it: its JSON invoke payload."""
+    return len(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def response_bytes(response: object) -> int:
+    """The size of a function's result as the Python runtime serializes it for Lambda."""
+    return len(json.dumps(response).encode())
 
 
 @dataclass(frozen=True)
@@ -106,7 +139,40 @@ GATEWAY_ANSWERS: dict[str, GatewayAnswer] = {
     # What API Gateway says for a path no resource matches.
     "MISSING_AUTHENTICATION_TOKEN": GatewayAnswer(404, "Not found", {"path": ["no such resource"]}),
     "METHOD_NOT_ALLOWED": GatewayAnswer(405, "Method not allowed", {"method": ["not supported on this path"]}),
+    # Over 10 MB API Gateway refuses the request itself; over 6 MB of event Lambda refuses the
+    # invoke, which API Gateway answers with a 413 as well. The lower limit is the one to state.
     "REQUEST_TOO_LARGE": GatewayAnswer(
-        413, "Request too large", {"body": [f"at most {MAX_REQUEST_BYTES // (1024 * 1024)} MB per request"]}
+        413,
+        "Request too large",
+        {"body": [f"at most {MAX_EVENT_BYTES // _MB} MB per request; upload larger files with {UPLOAD_ROUTE}"]},
     ),
 }
+
+# A function's result over Lambda's response limit: the function answers this instead (on AWS
+# the invoke would fail and API Gateway answer 502), and the local gateway refuses the same.
+RESPONSE_TOO_LARGE = GatewayAnswer(
+    413,
+    "Response too large",
+    {"response": [f"at most {MAX_RESPONSE_BYTES // _MB} MB per response; ask for less, e.g. a smaller page_size"]},
+)
+
+
+def bounded_response(response: dict[str, Any]) -> dict[str, Any]:
+    """A function's proxy result, or RESPONSE_TOO_LARGE in its place when Lambda would refuse
+    to return it (its CORS headers kept, so that a browser can read why)."""
+    if response_bytes(response) <= MAX_RESPONSE_BYTES:
+        return response
+
+    def kept(name: str) -> bool:
+        return name.lower().startswith("access-control-") or name.lower() == "vary"
+
+    headers = {name: value for name, value in (response.get("headers") or {}).items() if kept(name)}
+    for name, values in (response.get("multiValueHeaders") or {}).items():
+        if kept(name):
+            headers[name] = ", ".join(values)
+    return {
+        "statusCode": RESPONSE_TOO_LARGE.status,
+        "headers": {**headers, "Content-Type": "application/json"},
+        "body": json.dumps(RESPONSE_TOO_LARGE.body()),
+        "isBase64Encoded": False,
+    }
