@@ -46,6 +46,7 @@ class Api:
     base: str  # scheme://host[:port][/stage]
     token: str
     asset_ids: list[str] = field(default_factory=list)
+    home: Path | None = None  # the local stack's CARTON_HOME; None for a deployed stack
 
     def call(
         self,
@@ -79,7 +80,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def api() -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     if url := os.environ.get("CARTON_API_URL"):
         ids = [i for i in os.environ.get("CARTON_E2E_ASSET_IDS", "").split(",") if i]
         yield Api(url.rstrip("/"), os.environ["CARTON_TOKEN"], ids)
@@ -87,7 +88,9 @@ def api() -> Iterator[Api]:
     from carton_local.stack import DEMO_ASSETS
 
     port, token = _free_port(), f"ctn_e2e-{secrets.token_urlsafe(16)}"
-    env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    # Its own home: a developer's running stack keeps its endpoints file.
+    home = tmp_path_factory.mktemp("carton-home")
+    env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1", "CARTON_HOME": str(home)}
     process = subprocess.Popen(
         [sys.executable, "-m", "carton_local", "--port", str(port), "--quiet"],
         cwd=ROOT,
@@ -96,7 +99,7 @@ def api() -> Iterator[Api]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    api = Api(f"http://127.0.0.1:{port}", token, [asset[0] for asset in DEMO_ASSETS])
+    api = Api(f"http://127.0.0.1:{port}", token, [asset[0] for asset in DEMO_ASSETS], home)
     deadline = time.monotonic() + 90
     while True:
         if process.poll() is not None:

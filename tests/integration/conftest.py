@@ -20,7 +20,7 @@ from carton.models import Asset, Role, User
 from carton.store import Store
 from carton_local.lambdas import LocalFunctions
 from carton_local.resources import LocalResources, create_all
-from carton_local.stack import DEMO_ASSETS
+from carton_local.stack import DEMO_ASSETS, LOCAL_MAIL_FROM
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
@@ -73,10 +73,11 @@ def carton(monkeypatch: pytest.MonkeyPatch) -> Iterator[Carton]:
         monkeypatch.setenv(config.ENV_ASSETS_BUCKET, resources.buckets["assets"])
         monkeypatch.setenv(config.ENV_ARCHIVES_BUCKET, resources.buckets["archives"])
         monkeypatch.setenv(config.ENV_STATE_MACHINE, resources.state_machine_arn)
+        monkeypatch.setenv(config.ENV_MAIL_FROM, LOCAL_MAIL_FROM)
         config.settings.cache_clear()
         aws.reset()
         store = Store()
-        _, token = create_account(store, "demo", "admin@demo.local")
+        _, _, token = create_account(store, "demo", "admin@demo.local")
         assets = {
             asset_id: store_bytes(store, "demo", asset_id, filename, content_type, data)
             for asset_id, filename, content_type, data in DEMO_ASSETS

@@ -102,3 +102,22 @@ def test_a_key_for_an_unknown_user_is_404_and_repeated_types_422(carton: Carton)
     assert call(carton, "create_token", "POST", "/api/v1/account/tokens", {"user_id": "ghost"})[0] == 404
     status, _, error = call(carton, "create_token", "POST", "/api/v1/account/tokens", {"download_types": ["a", "a"]})
     assert status == 422 and "download_types" in error["errors"]
+
+
+def test_a_limited_key_cannot_mint_a_stronger_one(carton: Carton) -> None:
+    """An admin key limited to `preview`: `{}` gives a key with the same limit, never an unlimited one."""
+    limited = load_event("api/create_download")
+    limited["requestContext"]["authorizer"]["download_types"] = "preview"
+
+    def mint(body: dict[str, Any]) -> tuple[int, Any]:
+        event = json.loads(json.dumps(limited))
+        event.update(httpMethod="POST", path="/api/v1/account/tokens", resource="/api/v1/account/tokens")
+        event["body"] = json.dumps(body)
+        status, _, answer = carton.api("create_token", event)
+        return status, answer
+
+    status, minted = mint({})
+    assert status == 201 and minted["download_types"] == ["preview"]
+    assert authorize(carton, minted["token"])["context"]["download_types"] == "preview"
+    status, error = mint({"download_types": ["archive"]})
+    assert status == 403 and "download_types" in error["errors"]

@@ -154,3 +154,9 @@ def test_an_idempotency_key_creates_one_download_and_refuses_another_body(carton
     other_account["headers"]["Idempotency-Key"] = "order-4711"
     other_account["requestContext"]["authorizer"]["account_id"] = "elsewhere"
     assert carton.api("create_download", other_account)[0] == 422  # its own key space: the assets are unknown there
+    # A member replaying the admin's key and body gets a download of their own, never the admin's.
+    carton.add_member("maria")
+    replay = load_event("api/create_download")
+    replay["headers"]["Idempotency-Key"] = "order-4711"
+    status, _, theirs = carton.api("create_download", as_member(replay, "maria"))
+    assert status == 201 and theirs["id"] != first[2]["id"] and theirs["created_by"]["id"] == "maria"

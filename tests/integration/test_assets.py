@@ -73,6 +73,15 @@ def test_base64_import_records_checksums_dimensions_and_metadata(carton: Carton)
     )
 
 
+def test_base64_art_over_the_limit_names_the_uploads_endpoint(carton: Carton) -> None:
+    """4 MiB of file is 5.33 MiB of base64: the most a 6 MB Lambda request can carry with room to spare."""
+    fits = base64.b64encode(b"plain text\n" * (4 * 1024 * 1024 // 11)).decode()
+    assert import_(carton, art=fits, content_type="text/plain", filename="fits.txt")[0] == 201
+    too_big = base64.b64encode(b"x" * (4 * 1024 * 1024 + 1)).decode()
+    status, error = import_(carton, art=too_big, content_type="text/plain")
+    assert status == 413 and "POST /api/v1/assets/uploads" in error["errors"]["art"][0], error
+
+
 @pytest.mark.parametrize(
     ("fields", "status", "field"),
     [
@@ -220,7 +229,10 @@ def test_uploads_refuse_unsupported_types_and_report_their_state(carton: Carton)
         {"filename": "clip.mp4", "content_type": "video/mp4", "size": 1000},
     )
     assert status == 201 and upload["state"] == "pending" and upload["upload_url"]
-    assert upload["upload_headers"] == {"Content-Type": "video/mp4", "Content-Length": "1000"}
+    assert upload["upload_method"] == "POST" and upload["upload_fields"]["Content-Type"] == "video/mp4"
+    policy = json.loads(base64.b64decode(upload["upload_fields"]["policy"]))
+    assert ["content-length-range", 1000, 1000] in policy["conditions"]
+    assert upload["upload_fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
     path = f"/api/v1/assets/uploads/{upload['id']}"
     status, seen = call(carton, "get_upload", "GET", path, parameters={"upload_id": upload["id"]})
     assert status == 200 and seen["state"] == "pending" and seen["upload_url"] is None

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from carton import listing
 from carton.auth import principal_from_context
 from carton.config import settings
 from carton.download_list import list_downloads
 from carton.downloads import create_download
 from carton.models import CreateDownloadRequest, Download, DownloadState, Principal, Role, Target
+from carton.store import download_item
 from tests.integration.conftest import Carton, as_member, load_event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -264,3 +268,47 @@ def test_detail_answers_304_to_a_current_etag_or_date(carton: Carton) -> None:
     assert carton.api("get_download", event)[0] == 304
     event["headers"]["If-Modified-Since"] = "Mon, 01 Jan 2001 00:00:00 GMT"
     assert carton.api("get_download", event)[0] == 200
+
+
+def test_a_page_of_big_items_ends_within_its_byte_budget_and_walks_on(
+    carton: Carton, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are capped by bytes as well as by count: with the budget scaled down (moto
+    serialises every list element one by one), 14 downloads of 2,000 asset ids each
+    come in several pages, each within the budget as XML (the longest rendering) inside
+    Lambda's response, and the next links still walk to every item."""
+    monkeypatch.setattr(listing, "PAGE_BYTES", 600_000)
+    asset_ids = [f"a{i}" for i in range(2_000)]
+    with carton.store.table.batch_writer() as batch:
+        for i in range(14):
+            download = Download(
+                account_id="demo",
+                download_id=f"big{i:02d}",
+                created_by="admin",
+                created_by_email="x@demo.local",
+                name=f"big {i}",
+                download_type="archive",
+                zip_filename=f"big{i}.zip",
+                layout="flat",
+                asset_ids=asset_ids,
+                created_at=START + timedelta(minutes=i),
+            )
+            batch.put_item(Item=download_item(download))
+    seen: list[str] = []
+    query: dict[str, str] | None = {"page_size": "1000"}
+    pages = 0
+    while query is not None:
+        event = load_event("api/get_download")
+        event.update(resource="/api/v1/downloads.xml", path="/api/v1/downloads.xml", pathParameters=None)
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+        response = carton.invoke("list_downloads", event)
+        assert response["statusCode"] == 200
+        assert len(json.dumps(response).encode()) <= listing.PAGE_BYTES
+        seen += re.findall(r"<id>(big\d\d)</id>", response["body"])
+        found = re.search(r"<next>([^<]+)</next>", response["body"])
+        pages += 1
+        next_url = html.unescape(found.group(1)) if found else None
+        query = {k: v[-1] for k, v in parse_qs(urlsplit(next_url).query).items()} if next_url else None
+    assert pages > 1
+    assert sorted(seen) == [f"big{i:02d}" for i in range(14)]

@@ -1,7 +1,8 @@
 import pytest
 
+from carton.accounts import granted_types
 from carton.auth import authorizer_policy, new_token, principal_from_context, token_from_header, token_hash
-from carton.errors import Unauthorized
+from carton.errors import Forbidden, Unauthorized
 from carton.models import Principal, Role
 
 
@@ -34,3 +35,28 @@ def test_policy_covers_the_whole_stage_and_context_round_trips() -> None:
 def test_missing_context_is_unauthorized() -> None:
     with pytest.raises(Unauthorized):
         principal_from_context({})
+
+
+ALL = None
+
+
+@pytest.mark.parametrize(
+    ("caller", "requested", "granted"),
+    [
+        (ALL, ALL, ALL),
+        (ALL, ("preview",), ("preview",)),
+        (("preview",), ALL, ("preview",)),  # asking for no limit passes the caller's on
+        (("preview", "archive"), ("archive",), ("archive",)),
+        (("preview", "archive"), ("preview", "archive"), ("preview", "archive")),
+        (("preview",), ("archive",), Forbidden),
+        (("preview",), ("preview", "archive"), Forbidden),
+    ],
+)
+def test_a_key_never_grants_more_types_than_it_has(
+    caller: tuple[str, ...] | None, requested: tuple[str, ...] | None, granted: object
+) -> None:
+    if granted is Forbidden:
+        with pytest.raises(Forbidden):
+            granted_types(caller, requested)
+    else:
+        assert granted_types(caller, requested) == granted

@@ -1,6 +1,9 @@
 import json
+from xml.etree import ElementTree
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from carton.formats import JSON, XML, negotiate, render, split_suffix, to_xml
 
@@ -54,3 +57,25 @@ def test_xml_bodies_are_built_by_xmltodict_and_escape_what_they_must() -> None:
     assert "<assets><item>x</item><item>y</item></assets>" in converted["body"]
     assert "<done>true</done>" in converted["body"]
     assert render(response, JSON) is response
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), json_values, max_size=6))
+def test_any_json_document_renders_as_well_formed_xml(document: dict[str, object]) -> None:
+    """Field names a client made up (`a b`, `a<b`, `@id`) and characters XML cannot carry
+    never break the document: such names become <field name="...">, such characters U+FFFD."""
+    rendered = to_xml(document)
+    ElementTree.fromstring(rendered.encode())
+
+
+def test_odd_field_names_keep_their_name_in_an_attribute() -> None:
+    root = ElementTree.fromstring(to_xml({"errors": {"a b": ["unknown field"], "@id": ["unknown field"]}}).encode())
+    fields = root.findall("./errors/field")
+    assert [(f.get("name"), f.findtext("item")) for f in fields] == [("a b", "unknown field"), ("@id", "unknown field")]

@@ -1,9 +1,10 @@
 import pytest
 from pydantic import ValidationError
 
-from carton.downloads import content_disposition, zip_filename_for
+from carton.downloads import zip_filename_for
 from carton.http import validation_errors
-from carton.models import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest
+from carton.models import MAX_ASSETS_PER_DOWNLOAD, AssetMetadata, CreateDownloadRequest
+from carton.presign import content_disposition
 
 
 def errors_of(payload: dict[str, object]) -> dict[str, list[str]]:
@@ -63,6 +64,7 @@ def test_content_disposition_has_an_ascii_fallback_and_utf8_name() -> None:
         "https://[fd00:ec2::254]/",
         "ftp://example.com/",
         "https:///nohost",
+        "https://user:secret@example.com/hook",  # credentials would be stored and echoed
     ],
 )
 def test_webhook_urls_must_be_public_https(url: str) -> None:
@@ -77,3 +79,24 @@ def test_a_webhook_needs_its_secret_and_templates_only_known_fields() -> None:
     assert "body" in errors_of({"asset_ids": ["a"], "renditions": {"individual": {"b": {"rendition": "preview"}}}})
     spec = {"rendition": "preview", "conversion": {"format": "png"}}
     assert "renditions.global.image" in errors_of({"asset_ids": ["a"], "renditions": {"global": {"image": spec}}})
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"asset_ids": ["a"], "name": "bell\x07"}, "name"),
+        ({"asset_ids": ["a"], "zip_filename": "nul\x00.zip"}, "zip_filename"),
+        ({"asset_ids": ["a"], "name_template": "{filename}\x1b[31m"}, "name_template"),
+        ({"asset_ids": ["a"], "include_manifest": 0}, "include_manifest"),
+    ],
+)
+def test_control_characters_and_numbers_for_booleans_are_refused(body: dict[str, object], field: str) -> None:
+    assert field in errors_of(body)
+
+
+def test_free_text_keeps_line_breaks_but_not_other_controls() -> None:
+    metadata = AssetMetadata.model_validate({"filename": "a.png", "note": "two\nlines\tand a tab"})
+    assert metadata.note == "two\nlines\tand a tab"
+    for bad in ({"note": "form\x0cfeed"}, {"translations": [{"language": "en", "tags": ["a\x00b"]}]}, {"mature": 0}):
+        with pytest.raises(ValidationError):
+            AssetMetadata.model_validate({"filename": "a.png", **bad})

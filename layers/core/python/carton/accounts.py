@@ -30,6 +30,16 @@ def require_admin(principal: Principal) -> None:
         raise Forbidden("Only account admins may do this", {"role": ["admin required"]})
 
 
+def may_read_mail_to(principal: Principal, recipients: list[str], store: Store) -> bool:
+    """Whether a message to `recipients` concerns this caller: mail to them (members), or
+    to any user of their account (admins). Every message Carton sends goes to the
+    download's creator, so each one belongs to an account."""
+    if principal.role is Role.ADMIN:
+        return any(store.has_email(principal.account_id, address) for address in recipients)
+    me = store.get_user(principal.account_id, principal.user_id).email.casefold()
+    return me in {address.casefold() for address in recipients}
+
+
 def user_url(base: str, user_id: str) -> str:
     return f"{base}{API_PREFIX}/account/users/{user_id}"
 
@@ -91,7 +101,24 @@ def create_token(principal: Principal, request: CreateTokenRequest, store: Store
     types = request.download_types
     if types is not None and len(set(types)) != len(types):
         raise ValidationFailed("Repeated download types", {"download_types": ["each type once"]})
-    return issue_token(store, user, download_types=tuple(types) if types else None, name=request.name)
+    granted = granted_types(principal.download_types, tuple(types) if types else None)
+    return issue_token(store, user, download_types=granted, name=request.name)
+
+
+def granted_types(caller: tuple[str, ...] | None, requested: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The download types a new key may create: never more than the key that asks for it
+    (None: every type). A limited key asking for no limit passes its own limits on."""
+    if caller is None:
+        return requested
+    if requested is None:
+        return caller
+    beyond = [kind for kind in requested if kind not in caller]
+    if beyond:
+        raise Forbidden(
+            "A key cannot grant more than it has",
+            {"download_types": [f"this key may only create {', '.join(caller)}; not {', '.join(beyond)}"]},
+        )
+    return requested
 
 
 def delete_token(principal: Principal, token_id: str, store: Store) -> None:

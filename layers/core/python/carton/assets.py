@@ -14,14 +14,14 @@ import secrets
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from carton import aws
+from carton import aws, presign
 from carton.archive import safe_entry_name
-from carton.config import PRESIGNED_URL_TTL_SECONDS, settings
+from carton.config import settings
 from carton.errors import Conflict, Gone, NotFound, PayloadTooLarge, ValidationFailed
 from carton.listing import ListPlan, Phase, paged
 from carton.media import (
@@ -55,8 +55,9 @@ from carton.schema import ASSETS_PREFIX, BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TY
 from carton.store import Store, assets_partition, batch_text, record_of
 
 READ_CHUNK = 1024 * 1024
-# base64 grows by 4/3 and API Gateway takes at most 10 MB per request.
-MAX_BASE64_BYTES = 7 * 1024 * 1024
+# A Lambda behind API Gateway takes at most 6 MB of request, and base64 grows by 4/3:
+# 4 MiB of file is 5.33 MiB of base64, which leaves room for the rest of the request.
+MAX_BASE64_BYTES = 4 * 1024 * 1024
 MAX_URL_BYTES = 100 * 1024 * 1024
 _ALLOWED = ", ".join(ALLOWED_TYPES)
 
@@ -164,15 +165,23 @@ def _art_bytes(request: ImportAssetRequest) -> tuple[bytes, str | None]:
         return fetched.body, request.content_type or fetched.content_type
     if request.content_type is None:
         raise ValidationFailed("content_type is required with base64 art", {"content_type": ["required"]})
-    if len(art) > MAX_BASE64_BYTES * 4 // 3 + 4:
-        raise PayloadTooLarge(
-            "Art too large for base64",
-            {"art": [f"at most {MAX_BASE64_BYTES // 1024**2} MB as base64; POST {API_PREFIX}/assets/uploads"]},
-        )
+    too_large = PayloadTooLarge(
+        "Art too large for base64",
+        {
+            "art": [
+                f"at most {MAX_BASE64_BYTES // 1024**2} MB of file as base64; "
+                f"upload larger files with POST {API_PREFIX}/assets/uploads"
+            ]
+        },
+    )
+    if len(art) > (MAX_BASE64_BYTES + 2) // 3 * 4:  # not even worth decoding
+        raise too_large
     try:
         data = base64.b64decode(art, validate=True)
     except (binascii.Error, ValueError) as error:
         raise ValidationFailed("art is neither an https URL nor base64", {"art": ["invalid base64"]}) from error
+    if len(data) > MAX_BASE64_BYTES:
+        raise too_large
     return data, request.content_type
 
 
@@ -349,21 +358,15 @@ def create_upload(principal: Principal, request: UploadRequest, store: Store, ba
         created_by=principal.user_id,
     )
     store.put_upload(upload)
-    url = aws.s3().generate_presigned_url(
-        "put_object",
-        Params={
-            "Bucket": settings().assets_bucket,
-            "Key": upload_key(upload),
-            "ContentType": content_type,
-            "ContentLength": request.size,
-        },
-        ExpiresIn=PRESIGNED_URL_TTL_SECONDS,
+    form = presign.upload_form(settings().assets_bucket, upload_key(upload), content_type, request.size)
+    return upload_representation(upload, base).model_copy(
+        update={
+            "upload_url": form.url,
+            "upload_method": "POST",
+            "upload_fields": form.fields,
+            "expires_at": form.expires_at,
+        }
     )
-    out = upload_representation(upload, base)
-    out.upload_url = url
-    out.upload_headers = {"Content-Type": content_type, "Content-Length": str(request.size)}
-    out.expires_at = utcnow() + timedelta(seconds=PRESIGNED_URL_TTL_SECONDS)
-    return out
 
 
 class Rejected(Exception):

@@ -46,14 +46,9 @@ def authenticate(header: str | None, store: Store) -> Principal:
     return principal
 
 
-def issue_token(
-    store: Store,
-    user: User,
-    token: str | None = None,
-    download_types: tuple[str, ...] | None = None,
-    name: str | None = None,
-) -> tuple[TokenRecord, str]:
-    """Store a new key for `user`; the secret is returned once and never stored."""
+def _new_key(
+    user: User, token: str | None, download_types: tuple[str, ...] | None, name: str | None
+) -> tuple[TokenRecord, Principal, str]:
     secret = token or new_token()
     record = TokenRecord(
         account_id=user.account_id,
@@ -70,17 +65,31 @@ def issue_token(
         token_id=record.token_id,
         download_types=download_types,
     )
+    return record, principal, secret
+
+
+def issue_token(
+    store: Store,
+    user: User,
+    token: str | None = None,
+    download_types: tuple[str, ...] | None = None,
+    name: str | None = None,
+) -> tuple[TokenRecord, str]:
+    """Store a new key for `user`; the secret is returned once and never stored."""
+    record, principal, secret = _new_key(user, token, download_types, name)
     store.put_token(record.token_hash, principal, record)
     return record, secret
 
 
-def create_account(store: Store, account_id: str, admin_email: str, token: str | None = None) -> tuple[User, str]:
-    """An account with one admin user and a key for that admin."""
-    store.put_account(account_id, account_id)
+def create_account(
+    store: Store, account_id: str, admin_email: str, token: str | None = None
+) -> tuple[User, TokenRecord, str]:
+    """An account with one admin user and a key for that admin, all or nothing
+    (Conflict if the name is taken)."""
     admin = User(account_id=account_id, user_id="admin", email=admin_email, role=Role.ADMIN)
-    store.put_user(admin)
-    _, secret = issue_token(store, admin, token)
-    return admin, secret
+    record, principal, secret = _new_key(admin, token, None, "first admin key")
+    store.create_account(admin, record.token_hash, principal, record)
+    return admin, record, secret
 
 
 # ---- API Gateway authorizer contract -------------------------------------------------

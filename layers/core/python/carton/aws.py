@@ -20,11 +20,15 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+# botocore still presigns S3 with SigV2 in us-east-1, us-west-2, eu-west-1 and others unless
+# asked; buckets created since June 2020 refuse SigV2, and SigV2 leaves headers unsigned.
+# Virtual-hosted addressing is what S3 expects for SigV4 outside us-east-1.
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "auto"}))
 
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=_S3_CONFIG if service == "s3" else _CONFIG)  # type: ignore[call-overload]
 
 
 def s3() -> S3Client:

@@ -20,13 +20,19 @@ ENV_MAIL_FROM = "CARTON_MAIL_FROM"
 ENV_EVENT_BUS = "CARTON_EVENT_BUS"
 # Opt-in for a developer's machine: webhooks to http://127.0.0.1 (never on AWS).
 ENV_WEBHOOK_ALLOW_LOOPBACK = "CARTON_WEBHOOK_ALLOW_LOOPBACK"
-DEFAULT_MAIL_FROM = "Carton <no-reply@carton.example>"
+# Browser origins allowed to call the API and the buckets (comma-separated; empty: none).
+ENV_CORS_ORIGINS = "CARTON_CORS_ORIGINS"
 # Signs list cursors (tamper-evident paging links).
 ENV_CURSOR_KEY = "CARTON_CURSOR_KEY"
 
 DEFAULT_ARCHIVE_EXPIRY_DAYS = 7
 # Presigned archive links are handed out per request, so they can be short-lived.
 PRESIGNED_URL_TTL_SECONDS = 15 * 60
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """`https://a.example, https://b.example` (commas or spaces) -> each origin once."""
+    return tuple(dict.fromkeys(origin.rstrip("/") for origin in text.replace(",", " ").split()))
 
 
 @dataclass(frozen=True)
@@ -38,9 +44,10 @@ class Settings:
     archive_expiry_days: int
     public_base_url: str | None
     cursor_key: bytes
-    mail_from: str
+    mail_from: str | None
     event_bus: str
     webhook_allow_loopback: bool
+    cors_origins: tuple[str, ...]
 
 
 @lru_cache(maxsize=1)
@@ -54,7 +61,9 @@ def settings() -> Settings:
         public_base_url=os.environ.get(ENV_PUBLIC_BASE_URL) or None,
         # Without a configured key (tests), cursors are still checksummed, just not secret.
         cursor_key=(os.environ.get(ENV_CURSOR_KEY) or f"carton:{os.environ[ENV_TABLE]}").encode(),
-        mail_from=os.environ.get(ENV_MAIL_FROM) or DEFAULT_MAIL_FROM,
+        # No sender configured: e-mail notifications are refused, with that reason, not sent.
+        mail_from=os.environ.get(ENV_MAIL_FROM) or None,
         event_bus=os.environ.get(ENV_EVENT_BUS) or "default",
         webhook_allow_loopback=os.environ.get(ENV_WEBHOOK_ALLOW_LOOPBACK) == "1",
+        cors_origins=parse_origins(os.environ.get(ENV_CORS_ORIGINS, "")),
     )

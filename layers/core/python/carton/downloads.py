@@ -7,7 +7,6 @@ import json
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -20,9 +19,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import ClientError
 
-from carton import aws
+from carton import aws, presign
 from carton.archive import safe_entry_name
-from carton.config import PRESIGNED_URL_TTL_SECONDS, settings
+from carton.config import settings
 from carton.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
 from carton.models import (
     CreateDownloadRequest,
@@ -38,6 +37,7 @@ from carton.models import (
     TargetOut,
 )
 from carton.routes import API_PREFIX
+from carton.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
 from carton.schema import TABLE_KEYS
 from carton.store import Store
 
@@ -66,6 +66,8 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
             "Unknown asset ids",
             {"asset_ids": [f"{len(unknown)} unknown or deleted asset id(s): {shown}"]},
         )
+    if request.notify.webhook_url is not None:
+        check_webhook(request.notify.webhook_url)
     download_id = uuid.uuid4().hex
     creator = store.get_user(principal.account_id, principal.user_id)
     download = Download(
@@ -87,6 +89,15 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
     ]
     store.create_download(download, planned)
     return start_workflow(download, store)
+
+
+def check_webhook(url: str) -> None:
+    """Refuse at once a webhook that would never be called: its host must resolve, and only
+    to public addresses (checked again before every delivery, against DNS rebinding)."""
+    try:
+        checked_destination(url, Policy(allow_loopback=settings().webhook_allow_loopback))
+    except (UnsafeDestination, DeliveryFailed) as refused:
+        raise ValidationFailed("Refused webhook_url", {"notify.webhook_url": [str(refused)]}) from refused
 
 
 def execution_arn(download_id: str) -> str:
@@ -152,17 +163,13 @@ def representation(download: Download, base_url: str) -> DownloadOut:
         completed_at=download.completed_at,
         expires_at=download.expires_at,
         error=download.error,
+        notifications=download.notifications,
         created_by=Link(id=download.created_by, email=download.created_by_email, url=user_url),
         user_email=download.created_by_email,
         user_url=user_url,
         download_url=f"{url}/download" if finished else None,
         file_url=f"{url}/file" if finished else None,
     )
-
-
-def content_disposition(filename: str) -> str:
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def archive_link(principal: Principal, download_id: str, store: Store) -> str:
@@ -175,15 +182,8 @@ def archive_link(principal: Principal, download_id: str, store: Store) -> str:
             "The archive is not ready",
             {"state": [f"download is {download.state.value}; the file exists once it is complete"]},
         )
-    return aws.s3().generate_presigned_url(
-        "get_object",
-        Params={
-            "Bucket": settings().archives_bucket,
-            "Key": download.archive_key,
-            "ResponseContentDisposition": content_disposition(download.zip_filename),
-            "ResponseContentType": "application/zip",
-        },
-        ExpiresIn=PRESIGNED_URL_TTL_SECONDS,
+    return presign.archive_get(
+        settings().archives_bucket, download.archive_key, download.zip_filename, "application/zip"
     )
 
 
@@ -255,8 +255,9 @@ def create_download_once(
         table_name=settings().table_name,
         key_attr=TABLE_KEYS.partition_key,
         sort_key_attr=TABLE_KEYS.sort_key,
-        # One partition per account: keys of different accounts never meet.
-        static_pk_value=f"IDEMPOTENCY#{principal.account_id}",
+        # One partition per user: a key replayed by anyone else starts afresh, never
+        # returning another user's download.
+        static_pk_value=f"IDEMPOTENCY#{principal.account_id}#{principal.user_id}",
     )
     config = IdempotencyConfig(
         event_key_jmespath="key",
@@ -287,4 +288,4 @@ def create_download_once(
             "A request with this Idempotency-Key is still being processed",
             {"Idempotency-Key": ["retry in a moment"]},
         ) from error
-    return store.get_download(principal.account_id, download_id)
+    return readable_download(principal, download_id, store)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import xmltodict
@@ -53,13 +54,42 @@ def negotiate(event: dict[str, Any]) -> tuple[dict[str, Any], str]:
     return stripped, chosen
 
 
+# XML 1.0 names: a letter or underscore first, then letters, digits, '.', '-', '_'
+# (colons left out: they would declare namespaces). Other keys (field names a client sent,
+# echoed in errors) become <field name="...">.
+_XML_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9._-]*")
+# Characters XML 1.0 cannot carry at all, not even escaped: shown as U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_text(value: str) -> str:
+    return _NOT_XML.sub("\ufffd", value)
+
+
 def _xml_ready(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(key): _xml_ready(item) for key, item in value.items() if item is not None}
+        ready: dict[str, Any] = {}
+        fields: list[Any] = []
+        for key, item in value.items():
+            if item is None:
+                continue
+            name = str(key)
+            if _XML_NAME.fullmatch(name) and not name.lower().startswith("xml"):
+                ready[name] = _xml_ready(item)
+            else:
+                content = _xml_ready(item)
+                field = {"@name": _xml_text(name)}
+                field.update(content if isinstance(content, dict) else {"#text": content})
+                fields.append(field)
+        if fields:
+            ready["field"] = fields
+        return ready
     if isinstance(value, list):
         return {"item": [_xml_ready(item) for item in value]}
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return _xml_text(value)
     return value
 
 

@@ -9,6 +9,7 @@ page (+1) of items, so reads follow the page size, not the table.
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,31 @@ from carton.store import Store
 
 Item = dict[str, Any]
 Predicate = Callable[[Item], bool]
+
+# A Lambda response carries at most 6 MB, and one item may hold 10,000 asset ids: a page
+# ends early (with a `next` link) once its items could render to more than this, in JSON
+# or in the longer XML. Estimated from the stored items, so no read is wasted.
+PAGE_BYTES = 4 * 1024 * 1024
+# What rendering adds to a stored item: links, fields shown twice (file_name and
+# zip_filename, user_email and created_by), the envelope's share.
+RENDERED_OVERHEAD = 4096
+# Characters that JSON or XML spell out longer: escaped quotes, backslashes, markup,
+# control characters (JSON-escaped once in the body, once more inside Lambda's response).
+_ESCAPED = re.compile(r'[&<>"\\\x00-\x1f]')
+
+
+def rendered_weight(value: Any) -> int:
+    """An upper bound of `value`'s size once rendered, as XML or as JSON inside Lambda's
+    response: names twice (XML's open and close tags), each list entry its own <item>,
+    strings doubled, non-ASCII as JSON's \\uXXXX escaped once more, escapes on top."""
+    if isinstance(value, dict):
+        return sum(2 * len(str(key)) + 8 + rendered_weight(item) for key, item in value.items())
+    if isinstance(value, list | tuple | set):
+        return sum(14 + rendered_weight(item) for item in value)
+    if isinstance(value, str):
+        size = len(value)
+        return 2 * size + 5 * (len(value.encode()) - size) + 5 * len(_ESCAPED.findall(value)) + 8
+    return 32
 
 
 @dataclass(frozen=True)
@@ -123,15 +149,19 @@ def read_page(store: Store, plan: ListPlan, request: PageRequest) -> Page:
     # merging streams looks one item ahead of what it hands out.
     reader = _Reader(store, plan, chunk=request.limit + 2)
     found: list[tuple[int, Item]] = []
-    skipped = 0
+    skipped, weight, full = 0, 0, False
     for entry in reader.items(cursor.position if cursor else None, backwards):
         if skipped < request.offset:
             skipped += 1
             continue
+        weight += rendered_weight(entry[1]) + RENDERED_OVERHEAD
+        if found and weight > PAGE_BYTES:
+            full = True  # the rest waits for the next page
+            break
         found.append(entry)
         if len(found) > request.limit:
             break
-    more = len(found) > request.limit
+    more = full or len(found) > request.limit
     found = found[: request.limit]
     if backwards:
         found.reverse()

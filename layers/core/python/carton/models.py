@@ -13,6 +13,7 @@ from unicodedata import category as unicodedata_category
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -63,15 +64,35 @@ class User(BaseModel):
 
 Language = Literal["en", "de", "fr", "es"]
 MAX_TEXT = 5000
+# Line breaks and tabs are text; other control characters are not (XML cannot even carry
+# most of them), so they are refused where they arrive rather than stored.
+_TEXT_CONTROLS = frozenset("\t\n\r")
+
+
+def _no_controls(allowed: frozenset[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        if any(unicodedata_category(ch) == "Cc" and ch not in allowed for ch in value):
+            refused = (
+                "line breaks and tabs are the only control characters allowed" if allowed else "no control characters"
+            )
+            raise ValueError(refused)
+        return value
+
+    return AfterValidator(check)
+
+
+# One line of text (names, titles, tags) and free text (descriptions, notes).
+Line = Annotated[str, _no_controls(frozenset())]
+Text = Annotated[str, _no_controls(_TEXT_CONTROLS)]
 
 
 class Translation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     language: Language
-    title: str | None = Field(default=None, max_length=MAX_NAME_LENGTH)
-    description: str | None = Field(default=None, max_length=MAX_TEXT)
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=100)
+    title: Line | None = Field(default=None, max_length=MAX_NAME_LENGTH)
+    description: Text | None = Field(default=None, max_length=MAX_TEXT)
+    tags: list[Annotated[Line, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=100)
 
     @field_validator("tags")
     @classmethod
@@ -90,8 +111,8 @@ class AssetMetadata(BaseModel):
 
     filename: Filename
     translations: list[Translation] = Field(default_factory=list, max_length=4)
-    note: str | None = Field(default=None, max_length=MAX_TEXT)
-    mature: bool = False
+    note: Text | None = Field(default=None, max_length=MAX_TEXT)
+    mature: bool = Field(default=False, strict=True)
 
     @field_validator("filename")
     @classmethod
@@ -172,7 +193,9 @@ class ImportAssetRequest(AssetMetadata):
         description="required with base64 art",
     )
     batch: datetime | None = Field(default=None, description="ISO 8601 UTC with milliseconds; default now")
-    update: bool = Field(default=False, description="on a duplicate, replace filename, note and translations first")
+    update: bool = Field(
+        default=False, strict=True, description="on a duplicate, replace filename, note and translations first"
+    )
 
     @field_validator("batch")
     @classmethod
@@ -230,6 +253,16 @@ class Progress(BaseModel):
 class DownloadError(BaseModel):
     code: str
     message: str
+
+
+class NotificationStatus(BaseModel):
+    """What became of one channel's notice: sent, failed (with why; a webhook is retried
+    with backoff meanwhile) or refused (it may never be sent, with why)."""
+
+    state: Literal["sent", "failed", "refused"]
+    event: Literal["completed", "failed"]
+    reason: str | None = None
+    at: datetime = Field(default_factory=utcnow)
 
 
 Layout = Literal["flat", "folders"]
@@ -303,7 +336,7 @@ class Notify(BaseModel):
         default_factory=list, max_length=MAX_NOTIFY_EMAILS
     )
     webhook_url: str | None = Field(default=None, max_length=2000)
-    # Shared with the receiver, which checks X-Carton-Signature with it; never shown back.
+    # Shared with the receiver, which checks webhook-signature with it; never shown back.
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=256, repr=False)
 
     @field_validator("webhook_url")
@@ -315,6 +348,8 @@ class Notify(BaseModel):
         host = parts.hostname or ""
         if not host or any(ch.isspace() for ch in url):
             raise ValueError("not a URL")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("no credentials in webhook_url: the signature (webhook_secret) authenticates Carton")
         if parts.scheme == "http" and host in _LOOPBACK_HOSTS and os.environ.get(ENV_WEBHOOK_ALLOW_LOOPBACK) == "1":
             return url  # a developer's own receiver, on the local stack only
         if parts.scheme != "https":
@@ -342,7 +377,7 @@ class DownloadOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     renditions: Renditions = Field(default_factory=Renditions)
-    name_template: str = Field(
+    name_template: Line = Field(
         default="{filename}",
         min_length=1,
         max_length=MAX_NAME_LENGTH,
@@ -350,7 +385,7 @@ class DownloadOptions(BaseModel):
     )
     culture: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
     notify: Notify = Field(default_factory=Notify)
-    include_manifest: bool = True
+    include_manifest: bool = Field(default=True, strict=True)
     on_missing: Literal["skip", "fail"] = "skip"
 
     @field_validator("name_template")
@@ -395,6 +430,8 @@ class Download(BaseModel):
     has_conversions: bool = False
     # Notification channels already served, so a retried notification repeats none.
     notified: list[str] = Field(default_factory=list)
+    # The latest outcome per channel ("email", "webhook", "event").
+    notifications: dict[str, NotificationStatus] = Field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -437,10 +474,10 @@ class CreateDownloadRequest(DownloadOptions):
         max_length=MAX_ASSETS_PER_DOWNLOAD,
         description=f"1 to {MAX_ASSETS_PER_DOWNLOAD:,} unique asset ids of the caller's account",
     )
-    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
-    zip_filename: str | None = Field(default=None, min_length=5, max_length=MAX_NAME_LENGTH)
+    name: Line | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    zip_filename: Line | None = Field(default=None, min_length=5, max_length=MAX_NAME_LENGTH)
     layout: Layout = "flat"
-    download_type: str = Field(default="archive", min_length=1, max_length=64)
+    download_type: Line = Field(default="archive", min_length=1, max_length=64)
 
     @model_validator(mode="before")
     @classmethod
@@ -523,6 +560,9 @@ class DownloadOut(BaseModel):
     completed_at: datetime | None
     expires_at: datetime | None
     error: DownloadError | None
+    notifications: dict[str, NotificationStatus] = Field(
+        description="per channel (email, webhook, event): sent, failed or refused, with the reason"
+    )
     created_by: Link
     user_email: str
     user_url: str
@@ -570,6 +610,21 @@ class CreateUserRequest(BaseModel):
     role: Role = Role.MEMBER
 
 
+ACCOUNT_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+
+
+class CreateAccountRequest(BaseModel):
+    """What an operator gives `make account` (the IAM-only admin function)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str = Field(
+        pattern=ACCOUNT_NAME_PATTERN,
+        description="1-63 lowercase letters, digits and inner hyphens",
+    )
+    email: str = Field(max_length=254, pattern=EMAIL_PATTERN, description="the first admin's e-mail")
+
+
 class UserOut(BaseModel):
     id: str
     url: str
@@ -594,7 +649,7 @@ class CreateTokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: str | None = Field(default=None, min_length=1, max_length=64, description="default: the caller")
-    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    name: Line | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
     download_types: list[DownloadType] | None = Field(
         default=None, min_length=1, max_length=20, description="limit the key to these download types"
     )
@@ -646,9 +701,16 @@ class UploadOut(BaseModel):
     asset_url: str | None
     duplicate: bool
     reason: str | None
-    upload_url: str | None = Field(default=None, description="PUT the bytes here (only in the answer to POST)")
-    upload_headers: dict[str, str] | None = None
-    expires_at: datetime | None = None
+    upload_url: str | None = Field(
+        default=None,
+        description="Where to send the file (only in the answer to POST): a multipart/form-data POST of "
+        "every upload_fields entry, in order, then the file as the last part, named `file`",
+    )
+    upload_method: Literal["POST"] | None = None
+    upload_fields: dict[str, str] | None = Field(
+        default=None, description="Form fields S3 checks: key, content type, the exact size, the signature"
+    )
+    expires_at: datetime | None = Field(default=None, description="the form is refused after this time")
 
 
 AssetList = ListOf[AssetOut]

@@ -4,30 +4,45 @@ so the workflow can retry a failed webhook (with backoff) without e-mailing twic
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
+from standardwebhooks import Webhook
 
 from carton import aws
 from carton.config import settings
 from carton.errors import NotFound
-from carton.models import Download, DownloadState
+from carton.models import Download, DownloadState, NotificationStatus, utcnow
 from carton.observability import logger
 from carton.routes import API_PREFIX
 from carton.safehttp import DeliveryFailed, Policy, UnsafeDestination, post
 from carton.store import Store
 
 EVENTS = {"completed": "Download Completed", "failed": "Download Failed"}
-SIGNATURE_HEADER = "X-Carton-Signature"
 
 
 class WebhookFailed(Exception):
     """The webhook could not be delivered this time; the workflow retries with backoff."""
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def webhook_signer(secret: str) -> Webhook:
+    """Standard Webhooks signing: a `whsec_…` secret is base64 as that scheme writes it;
+    any other secret is used as its UTF-8 bytes (receivers: `Webhook(secret.encode())`)."""
+    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
+
+
+def webhook_headers(secret: str, message_id: str, body: bytes, at: datetime) -> dict[str, str]:
+    """`webhook-id` (the same on every retry, so receivers drop repeats), `webhook-timestamp`
+    and `webhook-signature` over both and the body: a captured delivery cannot be replayed
+    later, nor with another id."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": webhook_signer(secret).sign(message_id, at, body.decode()),
+    }
 
 
 def summary(download: Download, event: str) -> dict[str, Any]:
@@ -52,7 +67,29 @@ def summary(download: Download, event: str) -> dict[str, Any]:
     }
 
 
-def _email(download: Download, event: str, document: dict[str, Any]) -> None:
+# What SES's refusals mean for whoever reads the download's notification status.
+_SES_REASONS = {
+    "MessageRejected": "SES rejected the message: the sender (mail_from) must be verified, "
+    "and in the SES sandbox every recipient too",
+    "MailFromDomainNotVerified": "the sender's domain (mail_from) is not verified in SES",
+    "AccountSendingPausedException": "sending is paused for this AWS account in SES",
+    "ConfigurationSetDoesNotExist": "the SES configuration set does not exist",
+    "Throttling": "SES's sending rate was exceeded",
+    "LimitExceededException": "SES's sending quota was reached",
+}
+
+
+def _status(state: str, event: str, reason: str | None = None) -> NotificationStatus:
+    status = NotificationStatus.model_validate({"state": state, "event": event, "reason": reason})
+    if state != "sent":
+        logger.warning("notification not sent", extra={"state": state, "event": event, "reason": reason})
+    return status
+
+
+def _email(download: Download, event: str, document: dict[str, Any]) -> NotificationStatus | None:
+    sender = settings().mail_from
+    if sender is None:
+        return _status("refused", event, "this deployment sends no e-mail: no sender (mail_from) is configured")
     recipients = list(dict.fromkeys([download.created_by_email, *download.options.notify.emails]))
     if event == "completed":
         subject = f"Your download “{download.name}” is ready"
@@ -62,69 +99,100 @@ def _email(download: Download, event: str, document: dict[str, Any]) -> None:
         subject = f"Your download “{download.name}” failed"
         text = f"“{download.name}” could not be packaged: {download.error.message if download.error else 'unknown'}."
     link = document["download"]["file_url"] or document["download"]["url"]
-    aws.ses().send_email(
-        Source=settings().mail_from,
-        Destination={"ToAddresses": recipients},
-        Message={
-            "Subject": {"Data": subject, "Charset": "UTF-8"},
-            "Body": {"Text": {"Data": text + (f"\n\n{link}\n" if link else "\n"), "Charset": "UTF-8"}},
-        },
-    )
+    try:
+        aws.ses().send_email(
+            Source=sender,
+            Destination={"ToAddresses": recipients},
+            Message={
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": text + (f"\n\n{link}\n" if link else "\n"), "Charset": "UTF-8"}},
+            },
+        )
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "error"))
+        return _status("failed", event, _SES_REASONS.get(code, f"SES did not send the message ({code})"))
+    return _status("sent", event)
 
 
-def _event(download: Download, event: str, document: dict[str, Any]) -> None:
-    aws.events().put_events(
-        Entries=[
-            {
-                "Source": "carton",
-                "DetailType": EVENTS[event],
-                "Detail": json.dumps(document["download"]),
-                "EventBusName": settings().event_bus,
-            }
-        ]
-    )
+def _event(download: Download, event: str, document: dict[str, Any]) -> NotificationStatus | None:
+    try:
+        answer = aws.events().put_events(
+            Entries=[
+                {
+                    "Source": "carton",
+                    "DetailType": EVENTS[event],
+                    "Detail": json.dumps(document["download"]),
+                    "EventBusName": settings().event_bus,
+                }
+            ]
+        )
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "error"))
+        return _status("failed", event, f"EventBridge did not accept the event ({code})")
+    if answer.get("FailedEntryCount"):
+        codes = [str(entry["ErrorCode"]) for entry in answer.get("Entries", []) if entry.get("ErrorCode")]
+        return _status("failed", event, f"EventBridge did not accept the event ({codes[0] if codes else 'error'})")
+    return _status("sent", event)
 
 
-def _webhook(download: Download, event: str, document: dict[str, Any]) -> None:
+def _webhook(download: Download, event: str, document: dict[str, Any]) -> NotificationStatus | None:
     notify = download.options.notify
     if notify.webhook_url is None or notify.webhook_secret is None:
-        return
+        return None
     body = json.dumps(document, separators=(",", ":")).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Carton-Webhook/1",
         "X-Carton-Event": document["event"],
-        SIGNATURE_HEADER: signature(notify.webhook_secret, body),
+        **webhook_headers(notify.webhook_secret, f"{download.download_id}.{event}", body, utcnow()),
     }
     policy = Policy(allow_loopback=settings().webhook_allow_loopback)
     try:
         status = post(notify.webhook_url, body, headers, policy)
     except UnsafeDestination as refused:
-        logger.warning("webhook refused", extra={"download_id": download.download_id, "reason": str(refused)})
-        return  # never retried: it would be refused again
+        return _status("refused", event, str(refused))  # never retried: it would be refused again
     except DeliveryFailed as failed:
         raise WebhookFailed(str(failed)) from failed
     if not 200 <= status < 300:
-        logger.warning("webhook rejected", extra={"download_id": download.download_id, "status": status})
+        return _status("failed", event, f"the endpoint answered HTTP {status}")
+    return _status("sent", event)
 
 
-CHANNELS = (("email", _email), ("event", _event), ("webhook", _webhook))
+Channel = Callable[[Download, str, dict[str, Any]], NotificationStatus | None]
+CHANNELS: tuple[tuple[str, Channel], ...] = (("email", _email), ("event", _event), ("webhook", _webhook))
 
 
 def notify(account_id: str, download_id: str, event: str, store: Store) -> dict[str, Any]:
+    """Serve every channel not yet served for `event`, recording each one's outcome on the
+    download. A webhook that could not be reached raises WebhookFailed after recording it,
+    for the workflow to retry with backoff."""
     try:
         download = store.get_download(account_id, download_id)
     except NotFound:
         return {"account_id": account_id, "download_id": download_id, "notified": []}
     document = summary(download, event)
     done = list(download.notified)
+    statuses = dict(download.notifications)
     try:
         for name, send in CHANNELS:
             channel = f"{event}:{name}"
-            if channel not in done:
-                send(download, event, document)
-                done.append(channel)
+            if channel in done:
+                continue
+            try:
+                status = send(download, event, document)
+            except WebhookFailed as failed:
+                statuses[name] = _status("failed", event, f"{failed}; retried with backoff")
+                raise
+            if status is not None:
+                statuses[name] = status
+            done.append(channel)
     finally:
-        if done != download.notified:
-            store.update_download(account_id, download_id, expect=list(DownloadState), notified=done)
+        if done != download.notified or statuses != download.notifications:
+            store.update_download(
+                account_id,
+                download_id,
+                expect=list(DownloadState),
+                notified=done,
+                notifications={name: status.model_dump(mode="json") for name, status in statuses.items()},
+            )
     return {"account_id": account_id, "download_id": download_id, "notified": done}

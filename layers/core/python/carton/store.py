@@ -50,7 +50,7 @@ from carton.schema import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.service_resource import Table
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 PK, SK = TABLE_KEYS.partition_key, TABLE_KEYS.sort_key
 _KEY_ATTRIBUTES = {PK, SK, LIST_SORT_KEY} | {index.keys.partition_key for index in TABLE_INDEXES}
@@ -228,8 +228,32 @@ class Store:
 
     # ---- accounts, users, tokens -----------------------------------------------------
 
-    def put_account(self, account_id: str, name: str) -> None:
-        self.table.put_item(Item={PK: _account(account_id), SK: "ACCOUNT", "account_id": account_id, "name": name})
+    def create_account(self, admin: User, token_hash: str, principal: Principal, record: TokenRecord) -> None:
+        """The account, its first admin (with the e-mail marker) and the admin's key, in one
+        transaction: a name already taken changes nothing."""
+        account, name = _account(admin.account_id), admin.account_id
+        new = f"attribute_not_exists({PK})"
+        items: list[tuple[dict[str, Any], str | None]] = [
+            ({PK: account, SK: "ACCOUNT", "account_id": name, "name": name, "created_at": utcnow().isoformat()}, new),
+            (_item(admin, **{PK: account, SK: f"USER#{admin.user_id}"}), new),
+            ({PK: account, SK: f"EMAIL#{admin.email.casefold()}", "user_id": admin.user_id}, new),
+            (_item(principal, **{PK: f"TOKEN#{token_hash}", SK: "TOKEN"}), new),
+            (_item(record, **{PK: account, SK: f"TOKENREF#{record.token_id}"}), None),
+        ]
+        puts: list[TransactWriteItemTypeDef] = []
+        for item, condition in items:
+            put: PutTypeDef = {"TableName": self.table.name, "Item": item}
+            if condition:
+                put["ConditionExpression"] = condition
+            puts.append({"Put": put})
+        try:
+            self.client.transact_write_items(TransactItems=puts)
+        except ClientError as error:
+            if _failed_condition(error):
+                raise Conflict(
+                    "That account exists already", {"account": [f"{name!r} is taken; choose another name"]}
+                ) from error
+            raise
 
     def put_user(self, user: User) -> None:
         """The user and a marker that keeps e-mail addresses unique within the account."""
@@ -260,6 +284,11 @@ class Store:
             if _failed_condition(error):
                 raise Conflict("That user exists already", {"email": ["already used in this account"]}) from error
             raise
+
+    def has_email(self, account_id: str, email: str) -> bool:
+        """Whether a user of the account has this e-mail address."""
+        key = {PK: _account(account_id), SK: f"EMAIL#{email.casefold()}"}
+        return "Item" in self.table.get_item(Key=key)
 
     def get_user(self, account_id: str, user_id: str) -> User:
         item = self.table.get_item(Key={PK: _account(account_id), SK: f"USER#{user_id}"}).get("Item")

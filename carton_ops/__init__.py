@@ -1,0 +1,1 @@
+"""Operators' commands: what `make account` runs, against the local stack or a deployed one."""

@@ -1,0 +1,41 @@
+"""The operators' function (`make account`): not on API Gateway, invoked with IAM only.
+
+Event: {"action": "create_account", "account": "<name>", "email": "<first admin>"}.
+Answers {"status": 201, "account", "user", "token_id", "token"} (the key is shown this
+once) or {"status": 4xx, "message", "errors"} — the one error body, never a stack trace.
+"""
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from carton.auth import create_account
+from carton.errors import CartonError
+from carton.http import validation_errors
+from carton.models import CreateAccountRequest
+from carton.observability import entrypoint
+from carton.store import Store
+
+ACTIONS = ("create_account",)
+
+
+def handle(event: Any, context: Any) -> dict[str, Any]:
+    if not isinstance(event, dict) or event.get("action") not in ACTIONS:
+        return {"status": 400, "message": "Unknown action", "errors": {"action": [f"one of: {', '.join(ACTIONS)}"]}}
+    try:
+        request = CreateAccountRequest.model_validate({k: v for k, v in event.items() if k != "action"})
+        admin, record, secret = create_account(Store(), request.account, request.email)
+    except ValidationError as invalid:
+        return {"status": 422, "message": "Validation failed", "errors": validation_errors(invalid.errors())}
+    except CartonError as error:
+        return {"status": int(error.status), "message": error.message, "errors": error.errors}
+    return {
+        "status": 201,
+        "account": admin.account_id,
+        "user": {"id": admin.user_id, "email": admin.email, "role": admin.role.value},
+        "token_id": record.token_id,
+        "token": secret,
+    }
+
+
+lambda_handler = entrypoint(handle)
