@@ -36,6 +36,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "workflow_fail": _STATE_CHANGE,
     "list_users": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_user": _READ,
+    "get_account": _READ,
+    "replace_account": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
     "create_user": ["dynamodb:PutItem"],
     "create_token": ["dynamodb:GetItem", "dynamodb:PutItem"],
     "delete_token": ["dynamodb:GetItem", "dynamodb:DeleteItem"],
@@ -49,7 +51,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "delete_asset": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
     "asset_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "archive_removed": _STATE_CHANGE,
-    "workflow_notify": _STATE_CHANGE,
+    "workflow_notify": _STATE_CHANGE,  # and the account's daily e-mail count
     # Invoked by operators (IAM), not over the API: creates accounts, users and keys.
     "admin": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
 }

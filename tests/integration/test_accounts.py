@@ -121,3 +121,18 @@ def test_a_limited_key_cannot_mint_a_stronger_one(carton: Carton) -> None:
     assert authorize(carton, minted["token"])["context"]["download_types"] == "preview"
     status, error = mint({"download_types": ["archive"]})
     assert status == 403 and "download_types" in error["errors"]
+
+
+def test_the_account_shows_its_settings_and_admins_replace_them(carton: Carton) -> None:
+    status, _, account = call(carton, "get_account", "GET", "/api/v1/account")
+    assert status == 200 and account["name"] == "demo" and account["notify_domains"] == []
+    assert account["mail_today"] == 0 and account["mail_per_day"] > 0
+    body = {"notify_domains": ["partner.example", "agency.example"]}
+    status, _, account = call(carton, "replace_account", "PUT", "/api/v1/account", body)
+    assert status == 200 and account["notify_domains"] == ["partner.example", "agency.example"]
+    carton.add_member("maria")
+    assert call(carton, "replace_account", "PUT", "/api/v1/account", {"notify_domains": []}, member="maria")[0] == 403
+    assert call(carton, "get_account", "GET", "/api/v1/account", member="maria")[0] == 200
+    for bad in (["Partner.Example"], ["*.example"], ["a.example", "a.example"], ["x" * 300 + ".example"], "no"):
+        status, _, error = call(carton, "replace_account", "PUT", "/api/v1/account", {"notify_domains": bad})
+        assert status == 422 and "notify_domains" in str(error["errors"]), bad

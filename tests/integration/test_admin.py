@@ -8,7 +8,7 @@ import pytest
 
 from carton.auth import token_hash
 from carton.models import Role
-from tests.integration.conftest import Carton
+from tests.integration.conftest import Carton, load_event
 
 
 def admin(carton: Carton, **event: Any) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def items_of(carton: Carton, account: str) -> list[dict[str, Any]]:
 
 
 def test_a_new_account_gets_an_admin_and_a_key_that_sees_only_its_own_account(carton: Carton) -> None:
-    answer = admin(carton, account="acme", email="ops@acme.example")
+    answer: dict[str, Any] = carton.invoke("admin", load_event("admin/create_account"))
     assert answer["status"] == 201 and answer["account"] == "acme" and answer["token"].startswith("ctn_")
     assert answer["user"] == {"id": "admin", "email": "ops@acme.example", "role": "admin"}
     principal = carton.store.principal_for_token_hash(token_hash(answer["token"]))

@@ -71,6 +71,7 @@ def test_completion_is_mailed_posted_signed_and_announced_once(
 ) -> None:
     url, handler = receiver
     # The request model only admits https; the loopback opt-in is for this test's receiver.
+    carton.store.set_notify_domains("demo", ["demo.local"])
     download_id = new_download(carton, ["demo-logo"], notify={"emails": ["ops@demo.local"]}, name="Logos")
     carton.store.update_download(
         "demo",
@@ -90,7 +91,8 @@ def test_completion_is_mailed_posted_signed_and_announced_once(
 
     assert len(sent) == 1
     assert sorted(sent[0].destinations["ToAddresses"]) == ["admin@demo.local", "ops@demo.local"]
-    assert sent[0].subject == "Your download “Logos” is ready"
+    assert sent[0].subject == "Your Carton download is ready"  # Carton's words; the name only in the body
+    assert "The download named “Logos” is packaged" in sent[0].body
     headers, body = handler.received[0]
     # Standard Webhooks: the receiver's own library verifies id, timestamp and signature.
     document = Webhook(SECRET.encode()).verify(body, headers)
@@ -230,3 +232,41 @@ def test_a_webhook_that_could_never_be_called_is_refused_at_create(carton: Carto
     status, _, error = carton.api("create_download", event)
     assert status == 422 and "notify.webhook_url" in error["errors"], error
     assert not [i for i in carton.store.table.scan()["Items"] if i["sk"].startswith("DOWNLOAD#")]
+
+
+def test_only_the_accounts_users_and_allowed_domains_may_be_mailed(carton: Carton) -> None:
+    def create(emails: list[str]) -> tuple[int, Any]:
+        event = load_event("api/create_download")
+        event["body"] = json.dumps({"asset_ids": ["demo-logo"], "notify": {"emails": emails}})
+        status, _, body = carton.api("create_download", event)
+        return status, body
+
+    status, error = create(["victim@elsewhere.example"])
+    assert status == 422 and "victim@elsewhere.example" in error["errors"]["notify.emails"][0]
+    assert create(["admin@demo.local"])[0] == 201  # a user of the account
+    carton.store.set_notify_domains("demo", ["partner.example"])
+    assert create(["someone@partner.example"])[0] == 201
+    assert create(["someone@sub.partner.example"])[0] == 422  # subdomains are not included
+
+
+def test_a_daily_cap_stops_the_mail_not_the_download(
+    carton: Carton, sent: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(config.ENV_MAIL_PER_DAY, "2")
+    config.settings.cache_clear()
+    carton.store.set_notify_domains("demo", ["demo.local"])
+    first = new_download(carton, ["demo-logo"], notify={"emails": ["ops@demo.local"]})
+    announce(carton, first, "completed")  # two recipients: the creator and ops
+    second = new_download(carton, ["demo-logo"])
+    announce(carton, second, "completed")
+    assert len(sent) == 1
+    email = carton.store.get_download("demo", second).notifications["email"]
+    assert email.state == "refused" and "daily e-mail limit (2" in (email.reason or "")
+
+
+def test_long_names_are_shortened_and_quoted_in_the_body(carton: Carton, sent: list[Any]) -> None:
+    download_id = new_download(carton, ["demo-logo"], name="Click here: https://evil.example/login " + "x" * 150)
+    announce(carton, download_id, "completed")
+    body = sent[0].body
+    assert sent[0].subject == "Your Carton download is ready"
+    assert "“Click here: https://evil.example/login " in body and "…”" in body and "x" * 100 not in body

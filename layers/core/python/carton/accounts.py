@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from carton.auth import issue_token
+from carton.config import settings
 from carton.errors import Forbidden, ValidationFailed
 from carton.listing import ListPlan, Phase, paged
 from carton.models import (
+    Account,
+    AccountOut,
+    AccountSettings,
     CreateTokenRequest,
     CreateUserRequest,
     Principal,
@@ -18,6 +23,7 @@ from carton.models import (
     TokenRecord,
     User,
     UserOut,
+    utcnow,
 )
 from carton.paging import envelope, fingerprint
 from carton.routes import API_PREFIX
@@ -28,6 +34,42 @@ from carton.store import USER_PREFIX, Store, account_partition, record_of
 def require_admin(principal: Principal) -> None:
     if principal.role is not Role.ADMIN:
         raise Forbidden("Only account admins may do this", {"role": ["admin required"]})
+
+
+def mail_day(at: datetime | None = None) -> str:
+    """The UTC day a notification e-mail counts against."""
+    return (at or utcnow()).strftime("%Y-%m-%d")
+
+
+def account_representation(account: Account, base: str, store: Store) -> AccountOut:
+    return AccountOut(
+        id=account.account_id,
+        url=f"{base}{API_PREFIX}/account",
+        name=account.name,
+        notify_domains=account.notify_domains,
+        mail_per_day=settings().mail_per_day,
+        mail_today=store.mail_sent(account.account_id, mail_day()),
+    )
+
+
+def replace_settings(principal: Principal, request: AccountSettings, store: Store) -> Account:
+    require_admin(principal)
+    return store.set_notify_domains(principal.account_id, request.notify_domains)
+
+
+def refused_recipients(account_id: str, emails: list[str], store: Store) -> list[str]:
+    """Addresses a download may not notify: neither a user of the account nor in one of
+    its admins' notify_domains. Carton never mails strangers on a caller's say-so."""
+    domains: set[str] | None = None
+    refused = []
+    for email in emails:
+        if store.has_email(account_id, email):
+            continue
+        if domains is None:
+            domains = set(store.get_account(account_id).notify_domains)
+        if email.rsplit("@", 1)[-1].casefold() not in domains:
+            refused.append(email)
+    return refused
 
 
 def may_read_mail_to(principal: Principal, recipients: list[str], store: Store) -> bool:

@@ -20,6 +20,9 @@ ENV_MAIL_FROM = "CARTON_MAIL_FROM"
 ENV_EVENT_BUS = "CARTON_EVENT_BUS"
 # Opt-in for a developer's machine: webhooks to http://127.0.0.1 (never on AWS).
 ENV_WEBHOOK_ALLOW_LOOPBACK = "CARTON_WEBHOOK_ALLOW_LOOPBACK"
+# Notification e-mails an account may send per UTC day (recipients, not messages).
+ENV_MAIL_PER_DAY = "CARTON_MAIL_PER_DAY"
+DEFAULT_MAIL_PER_DAY = 500
 # Browser origins allowed to call the API and the buckets (comma-separated; empty: none).
 ENV_CORS_ORIGINS = "CARTON_CORS_ORIGINS"
 # Signs list cursors (tamper-evident paging links).
@@ -48,6 +51,7 @@ class Settings:
     event_bus: str
     webhook_allow_loopback: bool
     cors_origins: tuple[str, ...]
+    mail_per_day: int
 
 
 @lru_cache(maxsize=1)
@@ -66,4 +70,5 @@ def settings() -> Settings:
         event_bus=os.environ.get(ENV_EVENT_BUS) or "default",
         webhook_allow_loopback=os.environ.get(ENV_WEBHOOK_ALLOW_LOOPBACK) == "1",
         cors_origins=parse_origins(os.environ.get(ENV_CORS_ORIGINS, "")),
+        mail_per_day=int(os.environ.get(ENV_MAIL_PER_DAY) or DEFAULT_MAIL_PER_DAY),
     )

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 
 from carton import aws, presign
+from carton.accounts import refused_recipients
 from carton.archive import safe_entry_name
 from carton.config import settings
 from carton.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
@@ -68,6 +69,16 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
         )
     if request.notify.webhook_url is not None:
         check_webhook(request.notify.webhook_url)
+    if refused := refused_recipients(principal.account_id, request.notify.emails, store):
+        raise ValidationFailed(
+            "Refused notify.emails",
+            {
+                "notify.emails": [
+                    f"{', '.join(refused)}: neither a user of this account nor in its notify_domains "
+                    f"(admins set them with PUT {API_PREFIX}/account)"
+                ]
+            },
+        )
     download_id = uuid.uuid4().hex
     creator = store.get_user(principal.account_id, principal.user_id)
     download = Download(

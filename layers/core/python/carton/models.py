@@ -611,6 +611,45 @@ class CreateUserRequest(BaseModel):
 
 
 ACCOUNT_NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+# A DNS name: labels of letters, digits and inner hyphens, at least one dot.
+DOMAIN_PATTERN = r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+MAX_NOTIFY_DOMAINS = 50
+
+
+class Account(BaseModel):
+    account_id: str
+    name: str
+    # Besides the account's own users, notification e-mails may go to these domains only.
+    notify_domains: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+
+
+class AccountSettings(BaseModel):
+    """What an account's admins decide (PUT replaces it whole)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notify_domains: list[Annotated[str, Field(max_length=253, pattern=DOMAIN_PATTERN)]] = Field(
+        max_length=MAX_NOTIFY_DOMAINS,
+        description="domains (lowercase, e.g. partner.example) that notify.emails may name besides the "
+        "account's own users; subdomains are not included",
+    )
+
+    @field_validator("notify_domains")
+    @classmethod
+    def _each_once(cls, domains: list[str]) -> list[str]:
+        if len(set(domains)) != len(domains):
+            raise ValueError("each domain once")
+        return domains
+
+
+class AccountOut(BaseModel):
+    id: str
+    url: str
+    name: str
+    notify_domains: list[str]
+    mail_per_day: int = Field(description="notification e-mails (recipients) this account may send per UTC day")
+    mail_today: int = Field(description="recipients e-mailed so far today (UTC)")
 
 
 class CreateAccountRequest(BaseModel):

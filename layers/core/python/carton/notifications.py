@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from standardwebhooks import Webhook
 
 from carton import aws
+from carton.accounts import mail_day
 from carton.config import settings
 from carton.errors import NotFound
 from carton.models import Download, DownloadState, NotificationStatus, utcnow
@@ -86,25 +87,39 @@ def _status(state: str, event: str, reason: str | None = None) -> NotificationSt
     return status
 
 
-def _email(download: Download, event: str, document: dict[str, Any]) -> NotificationStatus | None:
+# Subjects are Carton's own words: what a client named the download appears only in the
+# body, shortened and quoted, so a notification cannot be made to read like another message.
+SUBJECTS = {"completed": "Your Carton download is ready", "failed": "Your Carton download failed"}
+QUOTED_NAME_LENGTH = 80
+
+
+def quoted(text: str, limit: int = QUOTED_NAME_LENGTH) -> str:
+    shortened = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return f"“{' '.join(shortened.split())}”"
+
+
+def _email(download: Download, event: str, document: dict[str, Any], store: Store) -> NotificationStatus | None:
     sender = settings().mail_from
     if sender is None:
         return _status("refused", event, "this deployment sends no e-mail: no sender (mail_from) is configured")
     recipients = list(dict.fromkeys([download.created_by_email, *download.options.notify.emails]))
+    per_day = settings().mail_per_day
+    if not store.take_mail_quota(download.account_id, mail_day(), len(recipients), per_day):
+        return _status("refused", event, f"the account's daily e-mail limit ({per_day} recipients, UTC) is reached")
+    name = quoted(download.name)
     if event == "completed":
-        subject = f"Your download “{download.name}” is ready"
-        until = f", until {download.expires_at:%Y-%m-%d %H:%M} UTC" if download.expires_at else ""
-        text = f"“{download.name}” is packaged: {download.size or 0:,} bytes{until}."
+        until = f" It can be fetched until {download.expires_at:%Y-%m-%d %H:%M} UTC." if download.expires_at else ""
+        text = f"The download named {name} is packaged: {download.size or 0:,} bytes.{until}"
     else:
-        subject = f"Your download “{download.name}” failed"
-        text = f"“{download.name}” could not be packaged: {download.error.message if download.error else 'unknown'}."
+        reason = download.error.message if download.error else "unknown"
+        text = f"The download named {name} could not be packaged: {reason}"
     link = document["download"]["file_url"] or document["download"]["url"]
     try:
         aws.ses().send_email(
             Source=sender,
             Destination={"ToAddresses": recipients},
             Message={
-                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Subject": {"Data": SUBJECTS[event], "Charset": "UTF-8"},
                 "Body": {"Text": {"Data": text + (f"\n\n{link}\n" if link else "\n"), "Charset": "UTF-8"}},
             },
         )
@@ -114,7 +129,7 @@ def _email(download: Download, event: str, document: dict[str, Any]) -> Notifica
     return _status("sent", event)
 
 
-def _event(download: Download, event: str, document: dict[str, Any]) -> NotificationStatus | None:
+def _event(download: Download, event: str, document: dict[str, Any], store: Store) -> NotificationStatus | None:
     try:
         answer = aws.events().put_events(
             Entries=[
@@ -135,7 +150,7 @@ def _event(download: Download, event: str, document: dict[str, Any]) -> Notifica
     return _status("sent", event)
 
 
-def _webhook(download: Download, event: str, document: dict[str, Any]) -> NotificationStatus | None:
+def _webhook(download: Download, event: str, document: dict[str, Any], store: Store) -> NotificationStatus | None:
     notify = download.options.notify
     if notify.webhook_url is None or notify.webhook_secret is None:
         return None
@@ -158,7 +173,7 @@ def _webhook(download: Download, event: str, document: dict[str, Any]) -> Notifi
     return _status("sent", event)
 
 
-Channel = Callable[[Download, str, dict[str, Any]], NotificationStatus | None]
+Channel = Callable[[Download, str, dict[str, Any], Store], NotificationStatus | None]
 CHANNELS: tuple[tuple[str, Channel], ...] = (("email", _email), ("event", _event), ("webhook", _webhook))
 
 
@@ -179,7 +194,7 @@ def notify(account_id: str, download_id: str, event: str, store: Store) -> dict[
             if channel in done:
                 continue
             try:
-                status = send(download, event, document)
+                status = send(download, event, document, store)
             except WebhookFailed as failed:
                 statuses[name] = _status("failed", event, f"{failed}; retried with backoff")
                 raise

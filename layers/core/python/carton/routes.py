@@ -60,6 +60,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", f"{API_PREFIX}/assets/{{key}}", "replace_asset"),
     Route("DELETE", f"{API_PREFIX}/assets/{{key}}", "delete_asset"),
     Route("GET", f"{API_PREFIX}/assets/{{key}}/downloads", "asset_downloads"),
+    Route("GET", f"{API_PREFIX}/account", "get_account"),
+    Route("PUT", f"{API_PREFIX}/account", "replace_account"),
     Route("GET", f"{API_PREFIX}/account/users", "list_users"),
     Route("POST", f"{API_PREFIX}/account/users", "create_user"),
     Route("GET", f"{API_PREFIX}/account/users/{{user_id}}", "get_user"),

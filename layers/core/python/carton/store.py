@@ -23,6 +23,7 @@ from carton.config import settings
 from carton.errors import Conflict, NotFound
 from carton.media import media_group
 from carton.models import (
+    Account,
     Asset,
     Derived,
     Download,
@@ -284,6 +285,50 @@ class Store:
             if _failed_condition(error):
                 raise Conflict("That user exists already", {"email": ["already used in this account"]}) from error
             raise
+
+    def get_account(self, account_id: str) -> Account:
+        item = self.table.get_item(Key={PK: _account(account_id), SK: "ACCOUNT"}).get("Item")
+        if item is None:
+            raise NotFound("Account not found", {"account": [f"no account {account_id!r}"]})
+        return record_of(Account, item)
+
+    def set_notify_domains(self, account_id: str, domains: list[str]) -> Account:
+        try:
+            response = self.table.update_item(
+                Key={PK: _account(account_id), SK: "ACCOUNT"},
+                UpdateExpression="SET notify_domains = :domains",
+                ConditionExpression=f"attribute_exists({PK})",
+                ExpressionAttributeValues={":domains": domains},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                raise NotFound("Account not found", {"account": [f"no account {account_id!r}"]}) from error
+            raise
+        return record_of(Account, response["Attributes"])
+
+    def mail_sent(self, account_id: str, day: str) -> int:
+        """Recipients e-mailed on `day` (YYYY-MM-DD, UTC)."""
+        item = self.table.get_item(Key={PK: _account(account_id), SK: f"MAILDAY#{day}"}).get("Item") or {}
+        return int(str(item.get("sent", 0)))
+
+    def take_mail_quota(self, account_id: str, day: str, recipients: int, per_day: int) -> bool:
+        """Count `recipients` against the day's quota, atomically; False (nothing counted)
+        when they would go over it."""
+        if recipients > per_day:
+            return False
+        try:
+            self.table.update_item(
+                Key={PK: _account(account_id), SK: f"MAILDAY#{day}"},
+                UpdateExpression="ADD sent :n",
+                ConditionExpression="attribute_not_exists(sent) OR sent <= :room",
+                ExpressionAttributeValues={":n": recipients, ":room": per_day - recipients},
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                return False
+            raise
+        return True
 
     def has_email(self, account_id: str, email: str) -> bool:
         """Whether a user of the account has this e-mail address."""

@@ -1,0 +1,20 @@
+"""GET /api/v1/account — the caller's account: its settings and today's e-mail count."""
+
+from aws_lambda_powertools.event_handler import Response
+
+from carton.accounts import account_representation
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import AccountOut
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.get(route_of("get_account").resolver_path, responses=documented(200, AccountOut, "The account"))
+def account() -> Response[str]:
+    store = Store()
+    found = store.get_account(principal(app).account_id)
+    return json_response(200, account_representation(found, base_url(app), store).model_dump(mode="json"))
+
+
+lambda_handler = api_handler(app)

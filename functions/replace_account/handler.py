@@ -1,0 +1,23 @@
+"""PUT /api/v1/account (admins) — replace the account's settings (notify_domains)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from carton.accounts import account_representation, replace_settings
+from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.models import AccountOut, AccountSettings
+from carton.store import Store
+
+app = api_resolver()
+
+
+@app.put(route_of("replace_account", "PUT").resolver_path, responses=documented(200, AccountOut, "The account"))
+def replace(request: Annotated[AccountSettings, Body()]) -> Response[str]:
+    store = Store()
+    account = replace_settings(principal(app), request, store)
+    return json_response(200, account_representation(account, base_url(app), store).model_dump(mode="json"))
+
+
+lambda_handler = api_handler(app)
