@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from botocore.exceptions import ClientError
 
 from carton import listing
 from carton.auth import principal_from_context
@@ -17,7 +18,7 @@ from carton.config import settings
 from carton.download_list import list_downloads
 from carton.downloads import create_download
 from carton.models import CreateDownloadRequest, Download, DownloadState, Principal, Role, Target
-from carton.store import download_item
+from carton.store import counter_names, download_item
 from tests.integration.conftest import Carton, as_member, load_event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -312,3 +313,33 @@ def test_a_page_of_big_items_ends_within_its_byte_budget_and_walks_on(
         query = {k: v[-1] for k, v in parse_qs(urlsplit(next_url).query).items()} if next_url else None
     assert pages > 1
     assert sorted(seen) == [f"big{i:02d}" for i in range(14)]
+
+
+def test_counters_are_spread_over_shards_and_summed(carton: Carton) -> None:
+    """Downloads finishing together touch different counter items (no hot item for
+    DynamoDB's transactions to conflict on), and the counts still add up."""
+    made = seed(carton, 24)
+    shards = [i for i in carton.store.table.scan()["Items"] if i["sk"].startswith("COUNTERS#")]
+    assert len(shards) > 1
+    assert carton.store.counters("demo")[counter_names() or ""] == len(made)
+
+
+def test_a_transaction_conflict_is_retried_not_surfaced(carton: Carton, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = carton.store.client.transact_write_items
+    calls = []
+
+    def conflicting_once(**kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": [{"Code": "TransactionConflict"}, {"Code": "None"}],
+                },
+                "TransactWriteItems",
+            )
+        return real(**kwargs)
+
+    monkeypatch.setattr(carton.store.client, "transact_write_items", conflicting_once)
+    seed(carton, 1)
+    assert len(calls) >= 2 and carton.store.get_download("demo", "d000")

@@ -39,7 +39,7 @@ from carton.models import (
 )
 from carton.routes import API_PREFIX
 from carton.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
-from carton.schema import TABLE_KEYS
+from carton.schema import TABLE_KEYS, plan_key
 from carton.store import Store
 
 _LISTED_UNKNOWN_IDS = 20
@@ -229,6 +229,9 @@ def delete_download(principal: Principal, download_id: str, store: Store) -> Non
     if download.upload_id and download.archive_key:
         with contextlib.suppress(ClientError):  # already completed or aborted
             s3.abort_multipart_upload(Bucket=bucket, Key=download.archive_key, UploadId=download.upload_id)
+    # A workflow step still running when the record went cleans up what it makes after
+    # this (it finds the download gone); what exists now goes now.
+    s3.delete_object(Bucket=bucket, Key=plan_key(download.account_id, download.download_id))
     if download.archive_key:
         s3.delete_object(Bucket=bucket, Key=download.archive_key)
 

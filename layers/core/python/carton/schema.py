@@ -50,6 +50,13 @@ ASSETS_PREFIX = "assets/"
 DERIVED_PREFIX = "derived/"
 # Archive plans, read by the workers that assemble the archive (in the archives bucket).
 PLANS_PREFIX = "plans/"
+
+
+def plan_key(account_id: str, download_id: str) -> str:
+    """Where a download's archive plan lives (archives bucket) while it is packaged."""
+    return f"{PLANS_PREFIX}{account_id}/{download_id}.json"
+
+
 # Finished archives; their removal (lifecycle or DELETE) marks downloads expired.
 ARCHIVES_PREFIX = "archives/"
 

@@ -10,6 +10,9 @@ and counted without reading more than a page.
 
 from __future__ import annotations
 
+import random
+import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -72,8 +75,18 @@ def _asset_key(account_id: str, asset_id: str) -> dict[str, str]:
     return {PK: _account(account_id), SK: f"ASSET#{asset_id}"}
 
 
-def _counters_key(account_id: str) -> dict[str, str]:
-    return {PK: _account(account_id), SK: "COUNTERS"}
+# An account's list counters are spread over shards, each download counting in one (by
+# its id): downloads of one account changing state together touch different items, so
+# their transactions do not cancel each other (a transaction conflicts on a shared item).
+COUNTER_SHARDS = 8
+
+
+def counters_key(account_id: str, shard: int) -> dict[str, str]:
+    return {PK: _account(account_id), SK: f"COUNTERS#{shard}"}
+
+
+def counter_shard(download_id: str) -> int:
+    return zlib.crc32(download_id.encode()) % COUNTER_SHARDS
 
 
 TARGET_PREFIX = "TARGET#"
@@ -181,13 +194,13 @@ def counters_of(download: Download, state: DownloadState) -> list[str]:
     return [name for name in names if name is not None]
 
 
-def _counter_update(account_id: str, deltas: dict[str, int], table: str) -> TransactWriteItemTypeDef:
+def _counter_update(account_id: str, download_id: str, deltas: dict[str, int], table: str) -> TransactWriteItemTypeDef:
     names = {f"#c{i}": name for i, name in enumerate(deltas)}
     values = {f":d{i}": delta for i, delta in enumerate(deltas.values())}
     return {
         "Update": {
             "TableName": table,
-            "Key": _counters_key(account_id),
+            "Key": counters_key(account_id, counter_shard(download_id)),
             "UpdateExpression": "ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(deltas))),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -211,6 +224,18 @@ def _failed_condition(error: ClientError) -> bool:
     return code == "TransactionCanceledException" and any(
         reason.get("Code") == "ConditionalCheckFailed" for reason in reasons
     )
+
+
+_TRANSACTION_ATTEMPTS = 6
+_TRANSACTION_BACKOFF_SECONDS = 0.05
+
+
+def _conflicted(error: ClientError) -> bool:
+    """Cancelled only because another transaction held an item (no condition failed)."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    codes = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
+    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
 
 
 def _dynamo_value(value: Any) -> Any:
@@ -248,7 +273,7 @@ class Store:
                 put["ConditionExpression"] = condition
             puts.append({"Put": put})
         try:
-            self.client.transact_write_items(TransactItems=puts)
+            self._transact(puts)
         except ClientError as error:
             if _failed_condition(error):
                 raise Conflict(
@@ -259,8 +284,8 @@ class Store:
     def put_user(self, user: User) -> None:
         """The user and a marker that keeps e-mail addresses unique within the account."""
         try:
-            self.client.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Put": {
                             "TableName": self.table.name,
@@ -330,6 +355,19 @@ class Store:
             raise
         return True
 
+    def _transact(self, items: Sequence[TransactWriteItemTypeDef]) -> None:
+        """TransactWriteItems, run again (with jittered backoff) while DynamoDB cancels it
+        only for a conflict with another transaction in flight on the same item — a
+        transient fault the SDK does not retry. A failed condition is never retried."""
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=list(items))
+                return
+            except ClientError as error:
+                if not _conflicted(error) or attempt == _TRANSACTION_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, _TRANSACTION_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 (jitter)
+
     def has_email(self, account_id: str, email: str) -> bool:
         """Whether a user of the account has this e-mail address."""
         key = {PK: _account(account_id), SK: f"EMAIL#{email.casefold()}"}
@@ -343,8 +381,8 @@ class Store:
 
     def put_token(self, token_hash: str, principal: Principal, record: TokenRecord) -> None:
         """The key (by hash, for the authorizer) and its record (by id, for admins)."""
-        self.client.transact_write_items(
-            TransactItems=[
+        self._transact(
+            [
                 {
                     "Put": {
                         "TableName": self.table.name,
@@ -367,8 +405,8 @@ class Store:
         return record_of(TokenRecord, item)
 
     def delete_token(self, record: TokenRecord) -> None:
-        self.client.transact_write_items(
-            TransactItems=[
+        self._transact(
+            [
                 {"Delete": {"TableName": self.table.name, "Key": {PK: f"TOKEN#{record.token_hash}", SK: "TOKEN"}}},
                 {
                     "Delete": {
@@ -393,8 +431,8 @@ class Store:
         """The asset and its content marker, or Conflict when the same bytes won the race."""
         marker = {PK: _account(asset.account_id), SK: f"SHA256#{asset.sha256}", "asset_id": asset.asset_id}
         try:
-            self.client.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Put": {
                             "TableName": self.table.name,
@@ -422,8 +460,8 @@ class Store:
     def delete_asset(self, asset: Asset) -> Asset:
         """Mark the asset deleted (GET answers 410 from now on) and free its bytes' marker."""
         gone = asset.model_copy(update={"deleted": True, "updated_at": utcnow()})
-        self.client.transact_write_items(
-            TransactItems=[
+        self._transact(
+            [
                 {"Put": {"TableName": self.table.name, "Item": asset_item(gone)}},
                 {
                     "Delete": {
@@ -492,8 +530,8 @@ class Store:
         self.put_targets(download, targets)
         item = download_item(download)
         try:
-            self.client.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Put": {
                             "TableName": self.table.name,
@@ -502,7 +540,10 @@ class Store:
                         }
                     },
                     _counter_update(
-                        download.account_id, dict.fromkeys(counters_of(download, download.state), 1), self.table.name
+                        download.account_id,
+                        download.download_id,
+                        dict.fromkeys(counters_of(download, download.state), 1),
+                        self.table.name,
                     ),
                 ]
             )
@@ -574,8 +615,8 @@ class Store:
         for name in counters_of(updated, state):
             deltas[name] = deltas.get(name, 0) + 1
         try:
-            self.client.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Update": {
                             "TableName": self.table.name,
@@ -586,7 +627,9 @@ class Store:
                             "ExpressionAttributeValues": values,
                         }
                     },
-                    _counter_update(current.account_id, {k: v for k, v in deltas.items() if v}, self.table.name),
+                    _counter_update(
+                        current.account_id, current.download_id, {k: v for k, v in deltas.items() if v}, self.table.name
+                    ),
                 ]
             )
         except ClientError as error:
@@ -644,8 +687,8 @@ class Store:
     def delete_download(self, download: Download) -> None:
         """Remove the download, its targets and its share of the counters."""
         try:
-            self.client.transact_write_items(
-                TransactItems=[
+            self._transact(
+                [
                     {
                         "Delete": {
                             "TableName": self.table.name,
@@ -657,6 +700,7 @@ class Store:
                     },
                     _counter_update(
                         download.account_id,
+                        download.download_id,
                         dict.fromkeys(counters_of(download, download.state), -1),
                         self.table.name,
                     ),
@@ -672,8 +716,18 @@ class Store:
         self._delete_targets(download.account_id, download.download_id)
 
     def counters(self, account_id: str) -> dict[str, int]:
-        item = self.table.get_item(Key=_counters_key(account_id), ConsistentRead=True).get("Item") or {}
-        return {key: int(str(value)) for key, value in item.items() if key not in (PK, SK)}
+        """The account's counters, summed over their shards (one consistent BatchGet)."""
+        keys = [counters_key(account_id, shard) for shard in range(COUNTER_SHARDS)]
+        request: dict[str, Any] = {self.table.name: {"Keys": keys, "ConsistentRead": True}}
+        totals: dict[str, int] = {}
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self.table.name, []):
+                for key, value in item.items():
+                    if key not in (PK, SK):
+                        totals[key] = totals.get(key, 0) + int(str(value))
+            request = response.get("UnprocessedKeys") or {}
+        return totals
 
     def query_index(
         self,
