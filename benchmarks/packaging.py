@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,14 +49,19 @@ WORKERS = 8
 ROUNDS = 2
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+def start_moto(
+    environment: Mapping[str, str] | None = None, module: str = "moto.server"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server in its own process (`environment`: moto settings, e.g. S3_UPLOAD_PART_MIN_SIZE;
+    `module`: the server to run, e.g. benchmarks.moto_server)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(environment or {})},
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

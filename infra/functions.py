@@ -21,6 +21,7 @@ from infra.bundling import (
 from infra.nag import acknowledge
 from infra.observability import log_group
 from infra.permissions import (
+    BUCKET_ACTIONS,
     DEFAULT_SIZING,
     NOTIFIES,
     OBJECT_ACTIONS,
@@ -158,6 +159,10 @@ class Functions(Construct):
                     resources=[self._storage.bucket(bucket_name).bucket_arn],
                     conditions={"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in prefixes]}},
                 )
+            )
+        for bucket_name, actions in BUCKET_ACTIONS.get(name, []):
+            function.add_to_role_policy(
+                iam.PolicyStatement(actions=actions, resources=[self._storage.bucket(bucket_name).bucket_arn])
             )
         policy = function.role.node.find_child("DefaultPolicy") if function.role else function
         stack = cdk.Stack.of(self)

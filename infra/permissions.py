@@ -80,8 +80,13 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("archives", ARCHIVES_PREFIX, ["s3:PutObject"]),
         ("archives", PLANS_PREFIX, ["s3:GetObject"]),
     ],
+    # DeleteObject: an archive that S3 assembled but that fails the plan's checks goes.
     "workflow_complete": [
-        ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts"]),
+        (
+            "archives",
+            ARCHIVES_PREFIX,
+            ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:DeleteObject"],
+        ),
         ("archives", PLANS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
     ],
     "workflow_fail": [
@@ -101,7 +106,14 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
 # Buckets where a missing key must read as 404, not 403: S3 only says "no such key" to a
 # caller that may also list the bucket. Every reader (s3:GetObject, which HEAD needs too)
 # gets s3:ListBucket, limited with s3:prefix to the prefixes it reads.
-MISSING_IS_404 = ("assets",)
+MISSING_IS_404 = ("assets", "archives")
+
+# function -> [(bucket, actions on the bucket itself)]: a rerun prepare (after a timeout)
+# and the failure step find the uploads an earlier attempt opened on the archive's key.
+BUCKET_ACTIONS: dict[str, list[tuple[str, list[str]]]] = {
+    "workflow_prepare": [("archives", ["s3:ListBucketMultipartUploads"])],
+    "workflow_fail": [("archives", ["s3:ListBucketMultipartUploads"])],
+}
 
 
 def listed_prefixes(name: str) -> dict[str, list[str]]:

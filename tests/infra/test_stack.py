@@ -26,7 +26,7 @@ from carton.schema import S3_FEEDS, TABLE_INDEXES, TABLE_KEYS
 from infra.api import gateway_cors_headers
 from infra.bundling import LAMBDA_PYTHON
 from infra.definition import placeholders
-from infra.permissions import OBJECT_ACTIONS, TABLE_ACTIONS, WORKFLOW_ACTIONS
+from infra.permissions import MISSING_IS_404, OBJECT_ACTIONS, TABLE_ACTIONS, WORKFLOW_ACTIONS
 from infra.settings import ConfigurationError
 from infra.stack import ADMIN, AUTHORIZER, CartonStack, deployed_functions
 from infra.storage import ARCHIVE_EXPOSED_HEADERS
@@ -302,17 +302,23 @@ def test_admin_is_deployed_but_only_iam_principals_may_invoke_it(synthesized: Sy
 # --- missing objects are 404 --------------------------------------------------------------
 
 
-def test_readers_of_assets_may_list_the_prefixes_they_read(synthesized: Synth) -> None:
+@pytest.mark.parametrize("bucket", MISSING_IS_404)
+def test_readers_may_list_the_prefixes_they_read(synthesized: Synth, bucket: str) -> None:
     readers = {
-        name: sorted(prefix for bucket, prefix, actions in grants if bucket == "assets" and "s3:GetObject" in actions)
+        name: sorted(prefix for where, prefix, actions in grants if where == bucket and "s3:GetObject" in actions)
         for name, grants in OBJECT_ACTIONS.items()
     }
     readers = {name: prefixes for name, prefixes in readers.items() if prefixes}
-    assert {"workflow_prepare", "workflow_pack"} <= set(readers)
-    assets = [i for i in synthesized.stack.find_resources("AWS::S3::Bucket") if i.startswith("StorageAssets")]
-    assets_arn = {"Fn::GetAtt": [*assets, "Arn"]}
+    if bucket == "assets":
+        assert {"workflow_prepare", "workflow_pack"} <= set(readers)
+    found = [i for i in synthesized.stack.find_resources("AWS::S3::Bucket") if i.startswith(f"Storage{bucket.title()}")]
+    arn = {"Fn::GetAtt": [*found, "Arn"]}
     for name in FUNCTIONS:
-        listing = [s for s in synthesized.policy_statements(name) if "s3:ListBucket" in s["Action"]]
+        listing = [
+            s
+            for s in synthesized.policy_statements(name)
+            if s["Action"] in ("s3:ListBucket", ["s3:ListBucket"]) and s["Resource"] == arn
+        ]
         if name not in readers:
             assert not listing, name
             continue
@@ -321,9 +327,15 @@ def test_readers_of_assets_may_list_the_prefixes_they_read(synthesized: Synth) -
                 "Action": "s3:ListBucket",
                 "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in readers[name]]}},
                 "Effect": "Allow",
-                "Resource": assets_arn,
+                "Resource": arn,
             }
         ], name
+
+
+def test_steps_that_rerun_may_find_earlier_uploads(synthesized: Synth) -> None:
+    for name in ("workflow_prepare", "workflow_fail"):
+        actions = [s["Action"] for s in synthesized.policy_statements(name)]
+        assert "s3:ListBucketMultipartUploads" in actions, name
 
 
 # --- e-mail -------------------------------------------------------------------------------

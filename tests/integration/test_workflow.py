@@ -1,11 +1,16 @@
 """Workflow steps invoked with Step Functions task inputs, against moto."""
 
+import contextlib
 import io
 import json
 import zipfile
 import zlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from botocore.awsrequest import AWSResponse
 from PIL import Image
 
 from carton import aws
@@ -36,6 +41,28 @@ def run_workflow(carton: Carton, download_id: str) -> dict:
     for group in state["groups"]:
         step(carton, "pack", {"download_id": download_id, **group})
     return step(carton, "complete", {"download_id": download_id})
+
+
+@contextlib.contextmanager
+def refused(operation: str, key: str, status: int = 403) -> Iterator[None]:
+    """S3 answers `operation` on `key` with `status` as AWS would (a HEAD's error has no
+    body, so its code is the bare status; a GET's says AccessDenied or NoSuchKey).
+    Injected before the request is sent, so every thread using the client sees it."""
+    codes = {403: "AccessDenied", 404: "NoSuchKey"}
+    code = str(status) if operation == "HeadObject" else codes[status]
+
+    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if unquote(params["url_path"]).rstrip("/").endswith(key):
+            error = {"Error": {"Code": code, "Message": "refused"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+            return AWSResponse(params["url"], status, {}, None), error
+        return None
+
+    events = aws.s3().meta.events
+    events.register(f"before-call.s3.{operation}", answer, unique_id=f"refuse-{operation}")
+    try:
+        yield
+    finally:
+        events.unregister(f"before-call.s3.{operation}", unique_id=f"refuse-{operation}")
 
 
 def archive_of(carton: Carton, download_id: str) -> zipfile.ZipFile:
@@ -211,3 +238,61 @@ def test_a_conversion_of_a_document_packs_the_original_and_says_why(carton: Cart
     assert target.state is TargetState.PACKED and target.rendition == "original"
     assert "apply to images" in (target.reason or "")
     assert archive_of(carton, download_id).namelist() == ["report.csv", "manifest.json"]
+
+
+@pytest.mark.parametrize("on_missing", ["skip", "fail"])
+def test_a_forbidden_source_fails_the_download_and_is_never_read_as_missing(carton: Carton, on_missing: str) -> None:
+    download_id = new_download(carton, ["demo-logo", "demo-readme"], on_missing=on_missing)
+    with refused("HeadObject", carton.assets["demo-readme"].s3_key), pytest.raises(FunctionError) as caught:
+        step(carton, "prepare", {"download_id": download_id})
+    assert caught.value.payload["errorType"] == "PackagingError"
+    assert caught.value.payload["errorMessage"].startswith("source_forbidden: asset demo-readme: ")
+    assert "s3:ListBucket" in caught.value.payload["errorMessage"]
+    archives = carton.resources.buckets["archives"]
+    assert not aws.s3().list_multipart_uploads(Bucket=archives).get("Uploads")
+
+    failure = {"Error": "PackagingError", "Cause": json.dumps(caught.value.payload)}
+    step(carton, "fail", {"download_id": download_id, "error": failure})
+    error = carton.store.get_download("demo", download_id).error
+    assert error is not None and error.code == "source_forbidden"
+
+
+def test_a_missing_source_is_skipped_with_on_missing_skip(carton: Carton) -> None:
+    download_id = new_download(carton, ["demo-logo", "demo-readme"], on_missing="skip")
+    with refused("HeadObject", carton.assets["demo-readme"].s3_key, status=404):
+        state = step(carton, "prepare", {"download_id": download_id})
+    for group in state["groups"]:
+        step(carton, "pack", {"download_id": download_id, **group})
+    step(carton, "complete", {"download_id": download_id})
+    targets = {t.asset_id: t for t in carton.store.targets("demo", download_id)}
+    assert targets["demo-readme"].state is TargetState.SKIPPED
+    assert targets["demo-readme"].reason == "the stored file no longer exists"
+    assert archive_of(carton, download_id).namelist() == ["logo.png", "manifest.json"]
+
+
+@pytest.mark.parametrize(("status", "code"), [(403, "source_forbidden"), (404, "source_missing")])
+def test_a_worker_that_may_not_read_a_source_says_which_it_is(carton: Carton, status: int, code: str) -> None:
+    download_id = new_download(carton, ["demo-logo"])
+    state = step(carton, "prepare", {"download_id": download_id})
+    with refused("GetObject", carton.assets["demo-logo"].s3_key, status), pytest.raises(FunctionError) as caught:
+        step(carton, "pack", {"download_id": download_id, **state["groups"][0]})
+    assert caught.value.payload["errorMessage"].startswith(f"{code}: ")
+
+
+def test_a_rendition_of_a_forbidden_original_fails_and_of_a_missing_one_skips(carton: Carton) -> None:
+    renditions = {"global": {"image": {"rendition": "thumbnail"}}}
+    key = carton.assets["demo-logo"].s3_key
+    forbidden = new_download(carton, ["demo-logo", "demo-readme"], renditions=renditions)
+    with refused("GetObject", key), pytest.raises(FunctionError) as caught:
+        step(carton, "prepare", {"download_id": forbidden})
+    assert caught.value.payload["errorMessage"].startswith("source_forbidden: asset demo-logo: ")
+
+    missing = new_download(carton, ["demo-logo", "demo-readme"], renditions=renditions)
+    with refused("GetObject", key, status=404), refused("HeadObject", key, status=404):
+        state = step(carton, "prepare", {"download_id": missing})
+    for group in state["groups"]:
+        step(carton, "pack", {"download_id": missing, **group})
+    step(carton, "complete", {"download_id": missing})
+    target = carton.store.get_target("demo", missing, "demo-logo")
+    assert target.state is TargetState.SKIPPED and target.reason == "the stored file no longer exists"
+    assert archive_of(carton, missing).namelist() == ["README.txt", "manifest.json"]

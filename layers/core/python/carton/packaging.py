@@ -24,6 +24,27 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _THROTTLED = ("SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "InternalError")
+# A HEAD has no body, so its errors carry only the status code.
+MISSING = ("NoSuchKey", "404", "NotFound")
+FORBIDDEN = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
+CHANGED = ("PreconditionFailed", "412")
+SOURCE_FORBIDDEN = (
+    "Carton may not read its assets bucket (s3:GetObject/s3:ListBucket); check the deployment's permissions"
+)
+ARCHIVE_FORBIDDEN = "Carton may not write its archives bucket (s3:PutObject); check the deployment's permissions"
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def source_forbidden(what: str) -> PackagingError:
+    """S3 refused to let Carton read a source: a configuration error, never "missing".
+
+    Without s3:ListBucket, S3 answers 403 even for a key that does not exist; the
+    deployment grants it so that a missing source reads 404, and a 403 means exactly this.
+    """
+    return PackagingError("source_forbidden", f"{what}: {SOURCE_FORBIDDEN}")
 
 
 class StorageThrottled(Exception):
@@ -106,12 +127,17 @@ class PackResult:
     bytes_done: int = 0
 
 
-def _storage_error(error: ClientError, what: str) -> Exception:
-    code = str(error.response.get("Error", {}).get("Code", ""))
-    if code in ("PreconditionFailed", "412"):
+def _storage_error(error: ClientError, what: str, *, reading: bool = True) -> Exception:
+    """`reading`: the call read a source (GET, UploadPartCopy); else it only wrote the archive."""
+    code = error_code(error)
+    if code in CHANGED:
         return PackagingError("source_changed", f"{what} changed after it was ingested")
-    if code in ("NoSuchKey", "404"):
+    if code in MISSING:
         return PackagingError("source_missing", f"{what} no longer exists")
+    if code in FORBIDDEN:
+        return (
+            source_forbidden(what) if reading else PackagingError("archive_forbidden", f"{what}: {ARCHIVE_FORBIDDEN}")
+        )
     if code == "NoSuchUpload":
         return PackagingError("upload_gone", "the archive's upload was aborted (the download was deleted?)")
     if code in _THROTTLED:
@@ -171,8 +197,9 @@ def pack_parts(
                 )
                 result.streamed_bytes += len(data)
         except ClientError as error:
+            # The glue's own reads raised above; here a glue part failed only to be written.
             what = document.sources[copy.member].key if isinstance(copy, Copy) else f"part {part.number}"
-            raise _storage_error(error, what) from error
+            raise _storage_error(error, what, reading=isinstance(copy, Copy)) from error
         result.parts += 1
         for piece in part.pieces:
             if isinstance(piece, Span | Copy) and document.counted[piece.member]:

@@ -38,9 +38,21 @@ from carton.models import (
     TargetState,
     utcnow,
 )
-from carton.packaging import PlanDocument, decode, document_of, encode, pack_parts
+from carton.observability import logger
+from carton.packaging import (
+    CHANGED,
+    FORBIDDEN,
+    MISSING,
+    PlanDocument,
+    decode,
+    document_of,
+    encode,
+    error_code,
+    pack_parts,
+    source_forbidden,
+)
 from carton.renditions import CannotDerive, derived_for
-from carton.schema import ARCHIVES_PREFIX, PLANS_PREFIX
+from carton.schema import ARCHIVES_PREFIX, plan_key
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
@@ -186,23 +198,29 @@ def first_entry_small(packed: list[Target]) -> list[Target]:
     return packed
 
 
-def plan_key(account_id: str, download_id: str) -> str:
-    return f"{PLANS_PREFIX}{account_id}/{download_id}.json"
+def archive_key_of(download: Download) -> str:
+    return f"{ARCHIVES_PREFIX}{download.account_id}/{download.download_id}/{download.zip_filename}"
 
 
 def _unreadable(targets: list[Target]) -> dict[str, str]:
-    """Sources that are gone or changed since ingest, by asset id, with the reason."""
+    """Sources that are gone or changed since ingest, by asset id, with the reason.
+
+    A 404 is a missing file (skipped or fatal as the download says); a 403 is never read
+    as missing: Carton may not read its own bucket, and the download fails saying so.
+    """
     s3, bucket = aws.s3(), settings().assets_bucket
 
     def check(target: Target) -> tuple[str, str | None]:
         try:
             s3.head_object(Bucket=bucket, Key=target.source_key or "", IfMatch=target.source_etag or "")
         except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", ""))
-            if code in ("404", "NoSuchKey", "NotFound"):
+            code = error_code(error)
+            if code in MISSING:
                 return target.asset_id, "the stored file no longer exists"
-            if code in ("412", "PreconditionFailed"):
+            if code in CHANGED:
                 return target.asset_id, "the stored file changed after it was ingested"
+            if code in FORBIDDEN:
+                raise source_forbidden(f"asset {target.asset_id}") from error
             raise
         return target.asset_id, None
 
@@ -211,15 +229,92 @@ def _unreadable(targets: list[Target]) -> dict[str, str]:
         return {asset_id: reason for asset_id, reason in found if reason is not None}
 
 
+def _deriver(store: Store) -> Derive:
+    """derived_for, with a source that cannot be read sorted like every other read: missing
+    or changed → the original is packed instead (and checked like any other source);
+    forbidden → the download fails."""
+
+    def derive(asset: Asset, spec: RenditionSpec) -> Derived:
+        try:
+            return derived_for(asset, spec, store)
+        except ClientError as error:
+            code = error_code(error)
+            if code in MISSING or code in CHANGED:
+                raise CannotDerive("the stored file could not be read") from error
+            if code in FORBIDDEN:
+                raise source_forbidden(f"asset {asset.asset_id}") from error
+            raise
+
+    return derive
+
+
+def _open_uploads(bucket: str, key: str) -> list[str]:
+    """Every unfinished multipart upload of `key` (s3:ListBucketMultipartUploads)."""
+    found: list[str] = []
+    for page in aws.s3().get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
+        found.extend(upload["UploadId"] for upload in page.get("Uploads", []) if upload["Key"] == key)
+    return found
+
+
+def _abort(bucket: str, key: str, upload_id: str) -> None:
+    try:
+        aws.s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except ClientError as error:
+        if error_code(error) != "NoSuchUpload":  # aborted or completed already
+            raise
+
+
+def _abort_earlier_attempt(download: Download, store: Store) -> None:
+    """Prepare runs again after a timeout: abort any upload an earlier attempt opened,
+    whether or not it lived to record it, before this attempt opens its own."""
+    bucket, key = settings().archives_bucket, archive_key_of(download)
+    try:
+        open_uploads = _open_uploads(bucket, key)
+    except ClientError as error:
+        if error_code(error) in FORBIDDEN:
+            raise PackagingError(
+                "archives_forbidden",
+                "Carton may not list the unfinished uploads of its archives bucket (s3:ListBucketMultipartUploads); "
+                "check the deployment's permissions",
+            ) from error
+        raise
+    if download.upload_id:
+        _abort(bucket, download.archive_key or key, download.upload_id)
+    for upload_id in open_uploads:
+        _abort(bucket, key, upload_id)
+    if download.upload_id:
+        store.update_download(
+            download.account_id, download.download_id, expect=[DownloadState.PACKAGING], upload_id=None
+        )
+
+
+def _begin(account_id: str, download_id: str, store: Store) -> tuple[Download, bool]:
+    """Pending → packaging; or packaging already, when an earlier attempt timed out.
+    Returns the download and whether this is such a rerun. Anything else (deleted,
+    failed, complete) raises Conflict: the workflow has nothing left to do."""
+    before: DownloadState | None = None
+    with contextlib.suppress(NotFound):  # update_download says Conflict for that
+        before = store.get_download(account_id, download_id).state
+    download = store.update_download(
+        account_id,
+        download_id,
+        expect=[DownloadState.PENDING, DownloadState.PACKAGING],
+        state=DownloadState.PACKAGING,
+    )
+    return download, before is DownloadState.PACKAGING
+
+
 def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     """Resolve assets and renditions, check every source, plan the archive and its parts,
-    open the multipart upload. Returns the groups of parts for the workers."""
-    download = store.update_download(
-        account_id, download_id, expect=[DownloadState.PENDING], state=DownloadState.PACKAGING
-    )
-    targets = plan_targets(
-        download, store.get_assets(account_id, download.asset_ids), lambda asset, spec: derived_for(asset, spec, store)
-    )
+    open the multipart upload. Returns the groups of parts for the workers.
+
+    Safe to run again after a timeout: the rerun aborts the upload the earlier attempt
+    opened (recorded or not) and plans afresh; targets and the plan object are overwritten.
+    """
+    download, rerun = _begin(account_id, download_id, store)
+    if rerun:
+        _abort_earlier_attempt(download, store)
+    targets = plan_targets(download, store.get_assets(account_id, download.asset_ids), _deriver(store))
     unreadable = _unreadable(targets)
     if unreadable and download.options.on_missing == "fail":
         first = next(iter(unreadable.items()))
@@ -235,14 +330,13 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     plan, sources, counted = archive_plan(download, targets)
     parts = assemble(plan, sources)
     s3, bucket = aws.s3(), settings().archives_bucket
-    key = f"{ARCHIVES_PREFIX}{account_id}/{download_id}/{download.zip_filename}"
+    key = archive_key_of(download)
     upload_id = s3.create_multipart_upload(
         Bucket=bucket, Key=key, ContentType="application/zip", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
     )["UploadId"]
     try:
-        document = document_of(parts, key, upload_id, sources, counted)
-        s3.put_object(Bucket=bucket, Key=plan_key(account_id, download_id), Body=encode(document))
-        # Recorded so that DELETE and the failure step can abort it; fails if deleted meanwhile.
+        # Recorded at once, so that DELETE, the failure step and a rerun can abort it
+        # (a rerun also finds it by listing); fails if the download was deleted meanwhile.
         store.update_download(
             account_id,
             download_id,
@@ -256,6 +350,8 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
                 bytes_total=sum(t.size or 0 for t in planned),
             ),
         )
+        document = document_of(parts, key, upload_id, sources, counted)
+        s3.put_object(Bucket=bucket, Key=plan_key(account_id, download_id), Body=encode(document))
     except BaseException:
         s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         raise
@@ -283,72 +379,167 @@ def pack(account_id: str, download_id: str, first: int, last: int, store: Store)
     return {"parts": result.parts, "streamed_bytes": result.streamed_bytes, "copied_bytes": result.copied_bytes}
 
 
-def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
-    """Finish the upload and mark the download complete, but only if S3 holds exactly the
-    planned archive: every part, the planned size, and (where S3 reports it) the CRC-32."""
-    download = store.get_download(account_id, download_id)
-    s3, bucket = aws.s3(), settings().archives_bucket
-    document = decode(s3.get_object(Bucket=bucket, Key=plan_key(account_id, download_id))["Body"].read())
+def _uploaded_parts(document: PlanDocument) -> list[Any] | None:
+    """The parts S3 holds for the upload, or None when it is no longer open (completed,
+    or aborted)."""
     uploaded: list[Any] = []
-    for page in s3.get_paginator("list_parts").paginate(
-        Bucket=bucket, Key=document.archive_key, UploadId=document.upload_id
-    ):
-        uploaded.extend(page.get("Parts", []))
-    sizes = {part["PartNumber"]: part["Size"] for part in uploaded}
-    missing = [part.number for part in document.parts if sizes.get(part.number) != part.size]
-    if missing:
-        raise PackagingError("parts_missing", f"{len(missing)} part(s) missing or of the wrong size, e.g. {missing[0]}")
-    crc = base64.b64encode(document.crc32.to_bytes(4, "big")).decode()
-    s3.complete_multipart_upload(
-        Bucket=bucket,
-        Key=document.archive_key,
-        UploadId=document.upload_id,
-        MultipartUpload={
-            "Parts": sorted(
-                ({"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in uploaded), key=lambda p: p["PartNumber"]
-            )
-        },
-        ChecksumCRC32=crc,
-        ChecksumType="FULL_OBJECT",
-    )
-    head = s3.head_object(Bucket=bucket, Key=document.archive_key, ChecksumMode="ENABLED")
+    try:
+        for page in (
+            aws.s3()
+            .get_paginator("list_parts")
+            .paginate(Bucket=settings().archives_bucket, Key=document.archive_key, UploadId=document.upload_id)
+        ):
+            uploaded.extend(page.get("Parts", []))
+    except ClientError as error:
+        if error_code(error) == "NoSuchUpload":
+            return None
+        raise
+    return uploaded
+
+
+def _check_archive(document: PlanDocument, crc: str) -> None:
+    """The archive S3 holds is exactly the planned one (size, and the FULL_OBJECT CRC-32
+    where S3 reports it); one that is not is removed, so no wrong archive outlives the
+    failure."""
+    s3, bucket = aws.s3(), settings().archives_bucket
+    try:
+        head = s3.head_object(Bucket=bucket, Key=document.archive_key, ChecksumMode="ENABLED")
+    except ClientError as error:
+        code = error_code(error)
+        if code in MISSING:
+            raise PackagingError(
+                "upload_gone", "the archive's upload was aborted (the download was deleted?)"
+            ) from error
+        if code in FORBIDDEN:
+            raise PackagingError(
+                "archive_forbidden",
+                "Carton may not read its archives bucket (s3:GetObject/s3:ListBucket); "
+                "check the deployment's permissions",
+            ) from error
+        raise
+    problem: PackagingError | None = None
     if head["ContentLength"] != document.size:
-        raise PackagingError(
+        problem = PackagingError(
             "archive_size_mismatch", f"archive holds {head['ContentLength']} bytes, the plan {document.size}"
         )
-    if head.get("ChecksumType") == "FULL_OBJECT" and head.get("ChecksumCRC32") not in (None, crc):
-        raise PackagingError("archive_crc_mismatch", f"S3 reports CRC-32 {head.get('ChecksumCRC32')}, the plan {crc}")
+    elif head.get("ChecksumType") == "FULL_OBJECT" and head.get("ChecksumCRC32") not in (None, crc):
+        problem = PackagingError(
+            "archive_crc_mismatch", f"S3 reports CRC-32 {head.get('ChecksumCRC32')}, the plan {crc}"
+        )
+    if problem is not None:
+        s3.delete_object(Bucket=bucket, Key=document.archive_key)
+        raise problem
+
+
+def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
+    """Finish the upload and mark the download complete, but only if S3 holds exactly the
+    planned archive: every part, the planned size, and (where S3 reports it) the CRC-32.
+
+    Safe to run again after a timeout: an upload completed by an earlier attempt (S3 then
+    answers NoSuchUpload) is checked as the archive it made, and a download marked
+    complete already answers as the first run would have.
+    """
+    s3, bucket = aws.s3(), settings().archives_bucket
+    done = {"account_id": account_id, "download_id": download_id, "state": DownloadState.COMPLETE.value}
+    download = store.get_download(account_id, download_id)
+    if download.state is DownloadState.COMPLETE:
+        s3.delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))  # if the first run stopped short
+        return done
+    if download.state is not DownloadState.PACKAGING:
+        raise Conflict(f"Download {download_id} is not packaging", {"state": ["expected packaging"]})
+    try:
+        plan = s3.get_object(Bucket=bucket, Key=plan_key(account_id, download_id))["Body"].read()
+    except ClientError as error:
+        if error_code(error) in MISSING:
+            raise PackagingError("plan_missing", "the archive plan is gone (the download was deleted?)") from error
+        raise
+    document = decode(plan)
+    crc = base64.b64encode(document.crc32.to_bytes(4, "big")).decode()
+    uploaded = _uploaded_parts(document)
+    if uploaded is not None:
+        sizes = {part["PartNumber"]: part["Size"] for part in uploaded}
+        missing = [part.number for part in document.parts if sizes.get(part.number) != part.size]
+        if missing:
+            raise PackagingError(
+                "parts_missing", f"{len(missing)} part(s) missing or of the wrong size, e.g. {missing[0]}"
+            )
+        try:
+            s3.complete_multipart_upload(
+                Bucket=bucket,
+                Key=document.archive_key,
+                UploadId=document.upload_id,
+                MultipartUpload={
+                    "Parts": sorted(
+                        ({"PartNumber": p["PartNumber"], "ETag": p["ETag"]} for p in uploaded),
+                        key=lambda p: p["PartNumber"],
+                    )
+                },
+                ChecksumCRC32=crc,
+                ChecksumType="FULL_OBJECT",
+            )
+        except ClientError as error:
+            if error_code(error) != "NoSuchUpload":  # else completed meanwhile: the archive is checked below
+                raise
+    _check_archive(document, crc)
     targets = store.targets(account_id, download_id)
+    # Writes each target whole: running it twice writes the same items.
     store.put_targets(
         download,
         [t.model_copy(update={"state": TargetState.PACKED}) if t.state is TargetState.PLANNED else t for t in targets],
     )
     now = utcnow()
     totals = download.progress
-    store.update_download(
-        account_id,
-        download_id,
-        expect=[DownloadState.PACKAGING],
-        state=DownloadState.COMPLETE,
-        size=document.size,
-        completed_at=now,
-        expires_at=now + timedelta(days=settings().archive_expiry_days),
-        upload_id=None,
-        progress=totals.model_copy(update={"files_done": totals.files_total, "bytes_done": totals.bytes_total}),
-    )
-    s3.delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))
-    return {"account_id": account_id, "download_id": download_id, "state": DownloadState.COMPLETE.value}
+    try:
+        store.update_download(
+            account_id,
+            download_id,
+            expect=[DownloadState.PACKAGING],
+            state=DownloadState.COMPLETE,
+            size=document.size,
+            completed_at=now,
+            expires_at=now + timedelta(days=settings().archive_expiry_days),
+            upload_id=None,
+            progress=totals.model_copy(update={"files_done": totals.files_total, "bytes_done": totals.bytes_total}),
+        )
+    except Conflict:
+        if store.get_download(account_id, download_id).state is not DownloadState.COMPLETE:
+            raise
+    s3.delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))  # no error if gone already
+    return done
+
+
+# What a failure the state machine caught means for the client: a stable code and a
+# sentence for people. Only Carton's own PackagingErrors carry their message through;
+# anything else (a crash, a timeout, the service) is named, and its text stays in the logs.
+_FAILURES: dict[str, tuple[str, str]] = {
+    "States.Timeout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
+    "Sandbox.Timedout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
+    "StorageThrottled": (
+        "storage_busy",
+        "S3 throttled Carton's requests for too long; try again in a few minutes",
+    ),
+    "States.TaskFailed": ("internal_error", "packaging failed inside Carton; the operators have the details"),
+}
+_LAMBDA_UNAVAILABLE = ("service_unavailable", "the packaging service was unavailable; try again in a few minutes")
+_INTERNAL = ("internal_error", "packaging failed inside Carton; the operators have the details")
 
 
 def _error_from(failure: dict[str, Any]) -> DownloadError:
-    """The error the state machine caught: {"Error": type, "Cause": Lambda's JSON}."""
-    code = str(failure.get("Error") or "error")
-    message = str(failure.get("Cause") or code)
+    """The error the state machine caught ({"Error": type, "Cause": Lambda's JSON}), as
+    the client may see it."""
+    kind = str(failure.get("Error") or "error")
+    cause = str(failure.get("Cause") or "")
+    message = cause
     with contextlib.suppress(ValueError, AttributeError):  # a Cause that is not Lambda's JSON
-        message = str(json.loads(message).get("errorMessage") or message)
-    if code == PackagingError.__name__ and (coded := _CODED_MESSAGE.match(message)):
-        code, message = coded.group(1), coded.group(2)
-    return DownloadError(code=code, message=message[:1000])
+        message = str(json.loads(cause).get("errorMessage") or cause)
+    if kind == PackagingError.__name__ and (coded := _CODED_MESSAGE.match(message)):
+        return DownloadError(code=coded.group(1), message=coded.group(2)[:1000])
+    if kind in _FAILURES:
+        code, sentence = _FAILURES[kind]
+    else:
+        code, sentence = _LAMBDA_UNAVAILABLE if kind.startswith("Lambda.") else _INTERNAL
+    logger.error("download failed", error_type=kind, cause=cause[:4000], code=code)
+    return DownloadError(code=code, message=sentence)
 
 
 def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Store) -> dict[str, Any]:
@@ -358,14 +549,16 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
         download = store.get_download(account_id, download_id)
     except NotFound:
         return {"account_id": account_id, "download_id": download_id, "state": "gone"}
-    if download.upload_id and download.archive_key:
+    bucket, key = settings().archives_bucket, download.archive_key or archive_key_of(download)
+    if download.upload_id:
+        _abort(bucket, key, download.upload_id)
+    if download.state in (DownloadState.PENDING, DownloadState.PACKAGING):
+        # An attempt of prepare that timed out right after opening its upload never recorded it.
         try:
-            aws.s3().abort_multipart_upload(
-                Bucket=settings().archives_bucket, Key=download.archive_key, UploadId=download.upload_id
-            )
-        except ClientError as client_error:
-            if client_error.response.get("Error", {}).get("Code") != "NoSuchUpload":
-                raise
+            for upload_id in _open_uploads(bucket, key):
+                _abort(bucket, key, upload_id)
+        except ClientError as client_error:  # recording the failure matters more
+            logger.warning("could not list unfinished uploads", key=key, error=str(client_error))
     aws.s3().delete_object(Bucket=settings().archives_bucket, Key=plan_key(account_id, download_id))
     with contextlib.suppress(Conflict):  # deleted or finished meanwhile: nothing left to mark
         store.fail_download(account_id, download_id, error)

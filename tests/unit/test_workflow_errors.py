@@ -1,0 +1,95 @@
+"""How a worker names what S3 refused: missing (404), changed (412), forbidden (403)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from carton.assembly import Copy, Literal, Part, Source, Span
+from carton.errors import PackagingError
+from carton.packaging import PlanDocument, pack_parts
+from carton.workflow import _error_from
+
+SOURCE = Source("assets/demo/a/a.bin", '"etag"', 32 * 1024 * 1024)
+
+
+def document(part: Part) -> PlanDocument:
+    return PlanDocument(
+        archive_key="archives/demo/d/d.zip",
+        upload_id="u",
+        size=part.size,
+        crc32=0,
+        sources=(SOURCE,),
+        parts=(part,),
+        counted=(True,),
+    )
+
+
+def failing(operation: str, code: str, status: int, part: Part) -> PackagingError:
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(s3) as stub:
+        stub.add_client_error(operation, service_error_code=code, http_status_code=status)
+        with pytest.raises(PackagingError) as caught:
+            pack_parts(s3, document(part), 1, 1, "assets", "archives")
+    return caught.value
+
+
+GLUE = Part(1, [Literal(b"header"), Span(0, 0, 10)])
+COPY = Part(1, [Copy(0, 0, SOURCE.size)])
+
+
+@pytest.mark.parametrize(
+    ("operation", "part", "code", "status", "expected"),
+    [
+        ("get_object", GLUE, "AccessDenied", 403, "source_forbidden"),
+        ("get_object", GLUE, "NoSuchKey", 404, "source_missing"),
+        ("get_object", GLUE, "PreconditionFailed", 412, "source_changed"),
+        ("upload_part_copy", COPY, "AccessDenied", 403, "source_forbidden"),
+        ("upload_part_copy", COPY, "NoSuchKey", 404, "source_missing"),
+        ("upload_part_copy", COPY, "PreconditionFailed", 412, "source_changed"),
+        ("upload_part_copy", COPY, "NoSuchUpload", 404, "upload_gone"),
+    ],
+)
+def test_a_refused_read_says_what_it_was(operation: str, part: Part, code: str, status: int, expected: str) -> None:
+    error = failing(operation, code, status, part)
+    assert error.code == expected
+    if expected == "source_forbidden":
+        assert "s3:ListBucket" in error.message and SOURCE.key in error.message
+
+
+def test_a_refused_glue_upload_is_the_archives_bucket_not_a_source() -> None:
+    part = Part(1, [Literal(b"0123456789")])
+    error = failing("upload_part", "AccessDenied", 403, part)
+    assert error.code == "archive_forbidden" and "s3:PutObject" in error.message
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (
+            {"Error": "RuntimeError", "Cause": '{"errorMessage": "dictionary changed size during iteration"}'},
+            "internal_error",
+        ),
+        ({"Error": "KeyError", "Cause": '{"errorMessage": "\'pk\'", "stackTrace": ["File x"]}'}, "internal_error"),
+        ({"Error": "States.Timeout", "Cause": "task timed out"}, "timeout"),
+        ({"Error": "Lambda.ServiceException", "Cause": "{}"}, "service_unavailable"),
+        ({"Error": "StorageThrottled", "Cause": '{"errorMessage": "UploadPart: SlowDown"}'}, "storage_busy"),
+    ],
+)
+def test_a_failure_shows_a_stable_code_and_a_sentence_never_the_exceptions_text(
+    failure: dict[str, str], code: str
+) -> None:
+    error = _error_from(failure)
+    assert error.code == code
+    assert "dictionary" not in error.message and "pk" not in error.message and "SlowDown" not in error.message
+    assert len(error.message) > 20
+
+
+def test_carton_s_own_packaging_errors_keep_their_code_and_message() -> None:
+    cause = '{"errorMessage": "source_missing: 2 file(s) unreadable, e.g. a1: the stored file no longer exists"}'
+    error = _error_from({"Error": "PackagingError", "Cause": cause})
+    assert (error.code, error.message) == (
+        "source_missing",
+        "2 file(s) unreadable, e.g. a1: the stored file no longer exists",
+    )
