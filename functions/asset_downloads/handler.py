@@ -5,6 +5,7 @@ from aws_lambda_powertools.event_handler import Response
 from carton.assets import live_asset
 from carton.download_list import list_downloads
 from carton.downloads import representation
+from carton.errors import Gone
 from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 from carton.models import DownloadList
 from carton.store import Store
@@ -21,4 +22,4 @@ def downloads(key: str) -> Response[str]:
     return page_response(body, found, lambda download: representation(download, call.base))
 
 
-lambda_handler = api_handler(app)
+lambda_handler = api_handler(app, unknown=Gone)  # an unknown key is gone

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.downloads import create_download_once, representation
@@ -12,13 +13,20 @@ from carton.observability import MetricUnit, metrics
 from carton.store import Store
 
 app = api_resolver()
+# Shown by Swagger UI and sent by the fuzz test: accepted as is on the local stack (its demo assets).
+EXAMPLES = {
+    "folders": Example(
+        summary="Three demo assets, each in its own folder",
+        value={"asset_ids": ["demo-readme", "demo-logo", "demo-photo"], "name": "Spring campaign", "layout": "folders"},
+    ),
+}
 
 
 @app.post(
     route_of("create_download", "POST").resolver_path,
     responses=documented(201, DownloadOut, "The download, pending"),
 )
-def create(request: Annotated[CreateDownloadRequest, Body()]) -> Response[str]:
+def create(request: Annotated[CreateDownloadRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     key = app.current_event.headers.get("idempotency-key")
     download = create_download_once(principal(app), request, key, Store(), app.lambda_context)
     metrics.add_metric(name="DownloadsCreated", unit=MetricUnit.Count, value=1)

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.accounts import create_token, token_representation
@@ -11,13 +12,18 @@ from carton.models import CreateTokenRequest, TokenOut
 from carton.store import Store
 
 app = api_resolver()
+EXAMPLES = {
+    "limited": Example(
+        summary="A key for CI, limited to archives", value={"name": "CI", "download_types": ["archive"]}
+    ),
+}
 
 
 @app.post(
     route_of("create_token", "POST").resolver_path,
     responses=documented(201, TokenOut, "The key and its secret (shown once)"),
 )
-def create(request: Annotated[CreateTokenRequest, Body()]) -> Response[str]:
+def create(request: Annotated[CreateTokenRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     record, secret = create_token(principal(app), request, Store())
     body = token_representation(record, base_url(app), secret)
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url, "Cache-Control": "no-store"})

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.assets import create_upload
@@ -11,10 +12,15 @@ from carton.models import UploadOut, UploadRequest
 from carton.store import Store
 
 app = api_resolver()
+EXAMPLES = {
+    "text": Example(
+        summary="A text file of 24 bytes", value={"filename": "note.txt", "content_type": "text/plain", "size": 24}
+    ),
+}
 
 
 @app.post(route_of("create_upload", "POST").resolver_path, responses=documented(201, UploadOut, "Where to PUT"))
-def create(request: Annotated[UploadRequest, Body()]) -> Response[str]:
+def create(request: Annotated[UploadRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     body = create_upload(principal(app), request, Store(), base_url(app))
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url, "Cache-Control": "no-store"})
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.accounts import create_user, user_representation
@@ -11,10 +12,13 @@ from carton.models import CreateUserRequest, UserOut
 from carton.store import Store
 
 app = api_resolver()
+EXAMPLES = {
+    "member": Example(summary="A member", value={"email": "someone@example.com", "role": "member"}),
+}
 
 
 @app.post(route_of("create_user", "POST").resolver_path, responses=documented(201, UserOut, "The user"))
-def create(request: Annotated[CreateUserRequest, Body()]) -> Response[str]:
+def create(request: Annotated[CreateUserRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     body = user_representation(create_user(principal(app), request, Store()), base_url(app))
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url})
 

@@ -3,6 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.assets import delete_asset
+from carton.errors import Gone
 from carton.http import api_handler, api_resolver, documented, no_content, principal, route_of
 from carton.store import Store
 
@@ -15,4 +16,4 @@ def delete(key: str) -> Response[str]:
     return no_content()
 
 
-lambda_handler = api_handler(app)
+lambda_handler = api_handler(app, unknown=Gone)  # an unknown key is gone

@@ -3,6 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.assets import live_asset, representation
+from carton.errors import Gone
 from carton.http import api_handler, api_resolver, base_url, cacheable_response, documented, principal, route_of
 from carton.models import AssetOut
 from carton.store import Store
@@ -10,10 +11,16 @@ from carton.store import Store
 app = api_resolver()
 
 
-@app.get(route_of("get_asset").resolver_path, responses=documented(200, AssetOut, "The asset"))
+@app.get(
+    route_of("get_asset").resolver_path,
+    responses={
+        **documented(200, AssetOut, "The asset, with ETag and Last-Modified"),
+        **documented(304, None, "Not modified since the client's copy (If-None-Match, If-Modified-Since)"),
+    },
+)
 def asset(key: str) -> Response[str]:
     found = live_asset(principal(app), key, Store())
     return cacheable_response(app, representation(found, base_url(app)).model_dump(mode="json"), found.updated_at)
 
 
-lambda_handler = api_handler(app)
+lambda_handler = api_handler(app, unknown=Gone)  # an unknown key is gone

@@ -12,7 +12,10 @@ app = api_resolver()
 
 @app.get(
     route_of("get_download").resolver_path,
-    responses=documented(200, DownloadOut, "The download, or 304 if unchanged"),
+    responses={
+        **documented(200, DownloadOut, "The download, with ETag and Last-Modified"),
+        **documented(304, None, "Not modified since the client's copy (If-None-Match, If-Modified-Since)"),
+    },
 )
 def get_download(download_id: str) -> Response[str]:
     download = readable_download(principal(app), download_id, Store())

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.assets import import_asset, representation
@@ -11,10 +12,22 @@ from carton.models import AssetOut, ImportAssetRequest
 from carton.store import Store
 
 app = api_resolver()
+EXAMPLES = {
+    "base64": Example(
+        summary="A small text file, as base64",
+        value={"art": "SGVsbG8gZnJvbSBDYXJ0b24uCg==", "content_type": "text/plain", "filename": "hello.txt"},
+    ),
+}
 
 
-@app.post(route_of("import_asset", "POST").resolver_path, responses=documented(201, AssetOut, "A new asset"))
-def create(request: Annotated[ImportAssetRequest, Body()]) -> Response[str]:
+@app.post(
+    route_of("import_asset", "POST").resolver_path,
+    responses={
+        **documented(201, AssetOut, "A new asset"),
+        **documented(200, AssetOut, "The same bytes were imported before: the original (updated with update: true)"),
+    },
+)
+def create(request: Annotated[ImportAssetRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     asset, created = import_asset(principal(app), request, Store())
     body = representation(asset, base_url(app))
     return json_response(201 if created else 200, body.model_dump(mode="json"), {"Location": body.url})

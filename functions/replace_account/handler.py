@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.accounts import account_representation, replace_settings
@@ -11,10 +12,15 @@ from carton.models import AccountOut, AccountSettings
 from carton.store import Store
 
 app = api_resolver()
+EXAMPLES = {
+    "partner": Example(
+        summary="Notifications may also go to one partner's domain", value={"notify_domains": ["partner.example"]}
+    ),
+}
 
 
 @app.put(route_of("replace_account", "PUT").resolver_path, responses=documented(200, AccountOut, "The account"))
-def replace(request: Annotated[AccountSettings, Body()]) -> Response[str]:
+def replace(request: Annotated[AccountSettings, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     store = Store()
     account = replace_settings(principal(app), request, store)
     return json_response(200, account_representation(account, base_url(app), store).model_dump(mode="json"))

@@ -3,20 +3,33 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.assets import replace_metadata, representation
+from carton.errors import Gone
 from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 from carton.models import AssetOut, ReplaceAssetRequest
 from carton.store import Store
 
 app = api_resolver()
+EXAMPLES = {
+    "titled": Example(
+        summary="A file name, an English title and tags",
+        value={
+            "filename": "README.txt",
+            "translations": [{"language": "en", "title": "Read me", "tags": ["$internal", "docs"]}],
+            "note": None,
+            "mature": False,
+        },
+    ),
+}
 
 
 @app.put(route_of("replace_asset", "PUT").resolver_path, responses=documented(200, AssetOut, "The asset"))
-def replace(key: str, request: Annotated[ReplaceAssetRequest, Body()]) -> Response[str]:
+def replace(key: str, request: Annotated[ReplaceAssetRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     asset = replace_metadata(principal(app), key, request, Store())
     return json_response(200, representation(asset, base_url(app)).model_dump(mode="json"))
 
 
-lambda_handler = api_handler(app)
+lambda_handler = api_handler(app, unknown=Gone)  # an unknown key is gone

@@ -219,7 +219,6 @@ def test_the_downloads_api_over_http(api: Api) -> None:
             "name": "Over HTTP",
             "name_template": "{position}-{filename}",
             "renditions": {"individual": {api.asset_ids[1]: {"rendition": "thumbnail"}}},
-            "notify": {"emails": ["ops@demo.local"]},
         },
         headers={"Idempotency-Key": f"walk-{uuid.uuid4().hex}"},
     )

@@ -112,6 +112,7 @@ def render(response: dict[str, Any], chosen: str) -> dict[str, Any]:
     converted = dict(response)
     converted["body"] = to_xml(json.loads(response["body"]))
     converted["headers"] = headers
-    if multi:
+    if "multiValueHeaders" in response:
+        # Powertools repeats Content-Type there; an emptied copy must replace it too.
         converted["multiValueHeaders"] = multi
     return converted

@@ -4,20 +4,26 @@ the caller's principal and absolute links.
 Handlers stay thin: parse (Powertools + pydantic) → one call into core → respond.
 Every domain error and every validation failure becomes
 {"message": ..., "errors": {field: [...]}} with a 4xx status; nothing a client sends
-can produce a 500.
+can produce a 5xx. What Powertools' request parsing would choke on (a body in another
+content type, JSON nested without end, numbers or strings Python cannot hold, ids longer
+than any key DynamoDB takes) is refused by `screen` before the resolver sees it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -30,7 +36,7 @@ from pydantic import BaseModel
 
 from carton.auth import principal_from_context
 from carton.config import ENV_CORS_ORIGINS, parse_origins, settings
-from carton.errors import CartonError
+from carton.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType
 from carton.formats import negotiate, render
 from carton.models import Principal
 from carton.observability import Handler, entrypoint
@@ -45,6 +51,17 @@ from carton.routes import (
 
 _DEFAULT_EXECUTE_API_SUFFIX = ".amazonaws.com"
 ItemT = TypeVar("ItemT")
+
+# What the API takes in a request body, and how deep a JSON document may nest.
+JSON_MEDIA_TYPE = "application/json"
+MAX_JSON_DEPTH = 64
+# Longer than any id Carton hands out (at most 64 characters), and short enough that a
+# DynamoDB key made from it stays under the 1,024 bytes a sort key may hold.
+MAX_PATH_PARAMETER_BYTES = 256
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# One JSON string (to its closing quote, or to the end of an unterminated one: never
+# backtracking), or one bracket. Linear in the text, whatever it holds.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
 
 
 def error_response(status: int, message: str, errors: dict[str, list[str]] | None = None) -> Response[str]:
@@ -129,19 +146,26 @@ def api_resolver() -> APIGatewayRestResolver:
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "Validation failed", validation_errors(problems))
 
     def _unsupported(error: RequestUnsupportedContentType) -> Response[str]:
-        return error_response(
-            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported content type",
-            {"content-type": ["send application/json or application/x-www-form-urlencoded"]},
-        )
+        refused = unsupported_media_type()
+        return error_response(refused.status, refused.message, refused.errors)
 
     def _domain(error: CartonError) -> Response[str]:
         return error_response(error.status, error.message, error.errors)
+
+    def _out_of_range(error: OverflowError) -> Response[str]:
+        # Only a client's value gets here: a date whose time zone pushes it past year 1 or
+        # 9999, a number beyond what a conversion takes. Its text names Python internals.
+        return error_response(
+            HTTPStatus.UNPROCESSABLE_ENTITY,
+            "Validation failed",
+            {"request": ["a date or number is out of the supported range (years 1 to 9999)"]},
+        )
 
     # Registered by call, not as decorators: Powertools' decorator is untyped.
     app.exception_handler(RequestValidationError)(_invalid)
     app.exception_handler(RequestUnsupportedContentType)(_unsupported)
     app.exception_handler(CartonError)(_domain)
+    app.exception_handler(OverflowError)(_out_of_range)
 
     @app.not_found
     def _not_found(error: NotFoundError) -> Response[str]:
@@ -150,14 +174,177 @@ def api_resolver() -> APIGatewayRestResolver:
     return app
 
 
-def api_handler(app: APIGatewayRestResolver) -> Handler:
-    """The Lambda entry point of an API function: representation negotiated around the resolver."""
+def unsupported_media_type() -> UnsupportedMediaType:
+    return UnsupportedMediaType("Unsupported content type", {"content-type": [f"send {JSON_MEDIA_TYPE}"]})
 
-    varies_by_origin = bool(cors_origins())
+
+def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects nest deeper than `limit` in JSON `text` (brackets inside
+    strings do not count), found without parsing it. Text that is not JSON may get either
+    answer: parsing it then says what is wrong."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # it cannot nest deeper than it opens
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in ("]", "}"):
+            depth = max(depth - 1, 0)
+    return False
+
+
+def _no_constants(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json_body(text: str) -> Any:
+    """A request body as JSON, or BadRequest saying what is wrong with it: malformed, nested
+    deeper than MAX_JSON_DEPTH, NaN or Infinity, an integer Python refuses to convert (over
+    4,300 digits) or a string with an unpaired surrogate (not Unicode, so not storable)."""
+    if json_too_deep(text):
+        raise BadRequest(
+            "JSON body nested too deeply", {"body": [f"arrays and objects may nest at most {MAX_JSON_DEPTH} deep"]}
+        )
+    try:
+        document = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as error:
+        raise BadRequest(
+            "Malformed JSON body", {"body": [f"{error.msg} (line {error.lineno}, column {error.colno})"]}
+        ) from error
+    except ValueError as error:  # NaN/Infinity, or an integer too long to convert
+        reason = str(error) if "is not a JSON number" in str(error) else "a number too long to read"
+        raise BadRequest("Malformed JSON body", {"body": [reason]}) from error
+    except RecursionError as error:  # pragma: no cover - json_too_deep refuses such nesting first
+        raise BadRequest("JSON body nested too deeply", {"body": ["too deep"]}) from error
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError as error:
+        raise BadRequest(
+            "Malformed JSON body", {"body": ["a string holds an unpaired surrogate (\\ud800-\\udfff): not Unicode"]}
+        ) from error
+    return document
+
+
+def _header(event: dict[str, Any], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == wanted and isinstance(value, str):
+            return value
+    for key, values in (event.get("multiValueHeaders") or {}).items():
+        if key.lower() == wanted and values:
+            return str(values[-1])
+    return None
+
+
+def _with_header(event: dict[str, Any], name: str, value: str) -> dict[str, Any]:
+    """A copy of `event` whose header `name` (in whatever case it came) is `value`."""
+    changed = copy.copy(event)
+    single = dict(event.get("headers") or {})
+    multi = dict(event.get("multiValueHeaders") or {})
+    for key in [key for key in single if key.lower() == name.lower()]:
+        single[key] = value
+    for key in [key for key in multi if key.lower() == name.lower()]:
+        multi[key] = [value]
+    if single:
+        changed["headers"] = single
+    if multi:
+        changed["multiValueHeaders"] = multi
+    return changed
+
+
+def screen(event: dict[str, Any], unknown: type[CartonError] = NotFound) -> dict[str, Any]:
+    """The event, ready for the resolver, or the CartonError to answer instead.
+
+    - a path parameter over MAX_PATH_PARAMETER_BYTES names nothing (`unknown`: NotFound, or
+      Gone where an unknown key is gone), and would overflow a DynamoDB key;
+    - a body may only be JSON (415 otherwise: Powertools would try form and multipart
+      bodies, and crash on some of them); its media type is matched in any case;
+    - the JSON must parse, as `parse_json_body` checks, before Powertools parses it again.
+    """
+    for name, value in (event.get("pathParameters") or {}).items():
+        if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_PATH_PARAMETER_BYTES:
+            raise unknown(
+                "No such resource", {name: [f"no such {name}: ids are at most {MAX_PATH_PARAMETER_BYTES} bytes"]}
+            )
+    if str(event.get("httpMethod") or "").upper() not in _BODY_METHODS:
+        return event
+    content_type = _header(event, "content-type")
+    if content_type is not None and content_type.strip():
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE:
+            raise unsupported_media_type()
+        if not content_type.strip().startswith(JSON_MEDIA_TYPE):
+            event = _with_header(event, "content-type", JSON_MEDIA_TYPE)  # Application/JSON is JSON too
+    body = event.get("body")
+    if not body:
+        return event
+    text = str(body)
+    if event.get("isBase64Encoded"):
+        try:
+            text = base64.b64decode(text, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as error:
+            raise BadRequest("Malformed JSON body", {"body": ["not UTF-8 text"]}) from error
+    parse_json_body(text)
+    return event
+
+
+def single_headers(response: dict[str, Any]) -> dict[str, Any]:
+    """`response` with each header that has one value in `headers`, only true lists left in
+    `multiValueHeaders`. Powertools puts every header in `multiValueHeaders`; converting the
+    body to XML rewrites Content-Type in `headers`, and API Gateway lets a multi-value header
+    win over the plain one: a stale `application/json` there would mislabel the XML."""
+    multi = response.get("multiValueHeaders")
+    if not isinstance(multi, dict) or not multi:
+        return response
+    plain = dict(response.get("headers") or {})
+    lists: dict[str, list[str]] = {}
+    for name, values in multi.items():
+        if isinstance(values, list) and len(values) == 1:
+            plain[name] = values[0]
+        else:
+            lists[name] = values
+    flattened = {key: value for key, value in response.items() if key != "multiValueHeaders"}
+    flattened["headers"] = plain
+    if lists:
+        flattened["multiValueHeaders"] = lists
+    return flattened
+
+
+def _refusal(event: dict[str, Any], error: CartonError, cors: CORSConfig | None) -> dict[str, Any]:
+    """The proxy response for a request `screen` refused, with CORS headers as Powertools adds them."""
+    headers = {"Content-Type": content_types.APPLICATION_JSON}
+    origin = _header(event, "origin")
+    allowed = cors.allowed_origin(origin) if cors is not None and origin else None
+    if cors is not None and allowed is not None:
+        headers.update(cors.to_dict(allowed))
+    return {
+        "statusCode": int(error.status),
+        "headers": headers,
+        "body": json.dumps({"message": error.message, "errors": error.errors}),
+        "isBase64Encoded": False,
+    }
+
+
+def api_handler(app: APIGatewayRestResolver, unknown: type[CartonError] = NotFound) -> Handler:
+    """The Lambda entry point of an API function: the request screened, the representation
+    negotiated around the resolver. `unknown`: what an id too long to exist answers (Gone
+    for asset keys, whose unknown ones are gone)."""
+
+    cors = cors_config()
+    varies_by_origin = cors is not None
 
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         stripped, chosen = negotiate(event)
-        response = bounded_response(render(app.resolve(stripped, context), chosen))
+        try:
+            screened = screen(stripped, unknown)
+        except CartonError as refused:
+            raw = _refusal(stripped, refused, cors)
+        else:
+            raw = single_headers(app.resolve(screened, context))
+        response = bounded_response(render(raw, chosen))
         return _add_vary_origin(response) if varies_by_origin else response
 
     return entrypoint(handle)
