@@ -52,7 +52,10 @@ def _decorate(states: dict[str, Any], top_level: bool = True) -> None:
             # Step Functions gives up when Lambda stops the function (its clock starts a
             # little earlier), so a step that runs out of time fails as States.Timeout.
             state["TimeoutSeconds"] = SIZING.get(function, DEFAULT_SIZING)[1]
-            state["Retry"] = [*state.get("Retry", []), RETRY]
+            own = state.get("Retry", [])
+            # States.ALL may only be the last retrier, and already covers the transient faults.
+            if not any("States.ALL" in retrier["ErrorEquals"] for retrier in own):
+                state["Retry"] = [*own, RETRY]
         # A Catch may only lead to a state of its own level: inside a Map, errors end the
         # iteration and the Map's own Catch takes them to RecordFailure.
         if top_level and state.get("Type") in ("Task", "Map") and name != FAILURE_STATE:
