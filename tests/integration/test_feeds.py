@@ -3,11 +3,12 @@
 import hashlib
 import json
 import zlib
+from datetime import timedelta
 
 import pytest
 
 from carton import aws
-from carton.assets import create_upload, upload_key
+from carton.assets import create_upload, upload_key, upload_representation
 from carton.auth import principal_from_context
 from carton.models import DownloadState, Upload, UploadRequest, UploadState
 from carton_local.poller import sqs_event
@@ -119,3 +120,28 @@ def test_the_local_poller_builds_what_lambda_sends() -> None:
     event = sqs_event("arn:aws:sqs:us-east-1:1:q", [{"MessageId": "m", "ReceiptHandle": "r", "Body": "{}"}])
     record = event["Records"][0]
     assert record["messageId"] == "m" and record["eventSource"] == "aws:sqs" and record["body"] == "{}"
+
+
+def test_an_upload_that_never_arrives_shows_as_expired_with_the_reason(carton: Carton) -> None:
+    upload = announce_upload(carton, "lost.png", "image/png", 100)
+    assert upload_representation(upload, "https://x").state is UploadState.PENDING
+    # The object vanished before ingest: the event finds nothing and leaves the upload pending…
+    event = with_key(load_event("feeds/upload_created"), upload_key(upload))
+    assert carton.invoke("ingest_upload", event) == {"batchItemFailures": []}
+    # …until well after its ticket expired, when it says so instead of staying pending forever.
+    later = upload.model_copy(update={"created_at": upload.created_at - timedelta(hours=1)})
+    shown = upload_representation(later, "https://x")
+    assert shown.state is UploadState.EXPIRED and shown.reason and "expired" in shown.reason
+
+
+def test_two_deliveries_of_one_upload_at_once_are_not_a_duplicate_of_itself(carton: Carton) -> None:
+    """The second delivery runs while the first has created the asset but not yet settled
+    the upload: it finds the asset by its bytes, and it is this upload's own asset."""
+    data = png(12, 12)
+    upload = announce_upload(carton, "twice.png", "image/png", len(data))
+    assert deliver(carton, upload, data) == {"batchItemFailures": []}
+    first = carton.store.get_upload("demo", upload.upload_id)
+    carton.store.put_upload(upload)  # as the second delivery saw it: still pending
+    assert deliver(carton, upload, data) == {"batchItemFailures": []}
+    second = carton.store.get_upload("demo", upload.upload_id)
+    assert second.asset_id == first.asset_id and not second.duplicate

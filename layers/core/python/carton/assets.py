@@ -14,14 +14,14 @@ import secrets
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from carton import aws, presign
 from carton.archive import safe_entry_name
-from carton.config import settings
+from carton.config import PRESIGNED_URL_TTL_SECONDS, settings
 from carton.errors import Conflict, Gone, NotFound, PayloadTooLarge, ValidationFailed
 from carton.listing import ListPlan, Phase, paged
 from carton.media import (
@@ -330,18 +330,28 @@ def upload_key(upload: Upload) -> str:
     )
 
 
+# How long after its ticket expired a pending upload may still be ingested (S3 events
+# and the ingest queue can lag); after that it is shown as expired.
+INGEST_GRACE = timedelta(minutes=15)
+
+
 def upload_representation(upload: Upload, base: str) -> UploadOut:
+    state, reason = upload.state, upload.reason
+    deadline = upload.created_at + timedelta(seconds=PRESIGNED_URL_TTL_SECONDS) + INGEST_GRACE
+    if state is UploadState.PENDING and utcnow() > deadline:
+        state = UploadState.EXPIRED
+        reason = "no file was ingested: none arrived before the ticket expired, or it was removed first"
     return UploadOut(
         id=upload.upload_id,
         url=f"{base}{API_PREFIX}/assets/uploads/{upload.upload_id}",
-        state=upload.state,
+        state=state,
         filename=upload.filename,
         content_type=upload.content_type,
         size=upload.size,
         asset=upload.asset_id,
         asset_url=asset_url(base, upload.asset_id) if upload.asset_id else None,
         duplicate=upload.duplicate,
-        reason=upload.reason,
+        reason=reason,
     )
 
 
@@ -439,7 +449,8 @@ def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag:
     ingested = {"state": UploadState.INGESTED, "updated_at": utcnow()}
     existing = store.asset_with_sha256(upload.account_id, sums.sha256)
     if existing is not None:
-        return upload.model_copy(update={**ingested, "asset_id": existing.asset_id, "duplicate": True})
+        duplicate = existing.upload_id != upload.upload_id  # else: a repeated delivery of this upload
+        return upload.model_copy(update={**ingested, "asset_id": existing.asset_id, "duplicate": duplicate})
     asset_id = new_key()
     target = object_key(upload.account_id, asset_id, upload.filename)
     copied = aws.s3().copy_object(
@@ -463,13 +474,16 @@ def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag:
         s3_key=target,
         width=size[0] if size else None,
         height=size[1] if size else None,
+        upload_id=upload.upload_id,
     )
     try:
         store.create_asset(asset)
     except Conflict:
         aws.s3().delete_object(Bucket=settings().assets_bucket, Key=target)
         winner = store.asset_with_sha256(upload.account_id, sums.sha256)
+        # Another delivery of this very upload got there first: the same result, not a duplicate.
+        duplicate = winner is None or winner.upload_id != upload.upload_id
         return upload.model_copy(
-            update={**ingested, "asset_id": winner.asset_id if winner else None, "duplicate": True}
+            update={**ingested, "asset_id": winner.asset_id if winner else None, "duplicate": duplicate}
         )
     return upload.model_copy(update={**ingested, "asset_id": asset_id})

@@ -152,6 +152,9 @@ class Asset(AssetMetadata):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     deleted: bool = False
+    # The upload it was ingested from, if any: a second delivery of that upload's event
+    # that lost the race to create it is the same upload, not a duplicate.
+    upload_id: str | None = None
 
 
 class ReplaceAssetRequest(AssetMetadata):
@@ -217,6 +220,9 @@ class UploadState(StrEnum):
     PENDING = "pending"
     INGESTED = "ingested"
     REJECTED = "rejected"
+    # Shown, not stored: still pending long after its ticket expired (nothing came, or the
+    # file was removed before it could be ingested).
+    EXPIRED = "expired"
 
 
 class Upload(BaseModel):
