@@ -82,6 +82,7 @@ def test_a_request_over_lambdas_6_mb_is_a_413(api: Api) -> None:
     body = reply.json()
     if api.home is not None:  # the local stack; a deployed one answers through its gateway responses
         assert body == GATEWAY_ANSWERS["REQUEST_TOO_LARGE"].body()
+        assert "POST /api/v1/assets/uploads" in body["errors"]["body"][0]  # where larger files go
 
 
 # --- S3 enforces a POST form's policy ---------------------------------------------------------
