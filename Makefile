@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: account run test lint types unit integration infra e2e tools synth deploy bench clean
+.PHONY: account run test lint types unit integration infra e2e tools synth deploy bench clean fuzz
 
 # First use (or a changed dependency list): create .venv and install Carton with its
 # development and CDK dependencies.
@@ -24,8 +24,16 @@ $(STAMP): pyproject.toml layers/deps/requirements.txt layers/python-version
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+# The local stack keeps its state in $CARTON_HOME/state (default .carton/state; the banner
+# shows where): a restart finds users, keys, assets, downloads and archives again.
 run: $(STAMP)
 	$(BIN)/python -m carton_local
+
+# Empty the local stack's state directory (refused while a stack runs on it): the next
+# `make run` starts afresh.
+.PHONY: reset
+reset: $(STAMP)
+	$(BIN)/python -m carton_local --reset
 
 test: $(STAMP) tools lint types
 	$(BIN)/pytest
@@ -39,6 +47,14 @@ types: $(STAMP)
 
 unit integration infra e2e: $(STAMP) tools
 	$(BIN)/pytest tests/$@
+
+# `make test` fuzzes the API against its OpenAPI document with a small fixed budget; this runs
+# FUZZ_EXAMPLES generated requests per operation with a new seed each time (it prints it:
+# FUZZ_SEED=<seed> replays a failure) on its own local stack.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	@seed=$${FUZZ_SEED:-$$RANDOM$$RANDOM}; echo "fuzz: $(FUZZ_EXAMPLES) examples per operation, FUZZ_SEED=$$seed"; \
+	CARTON_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CARTON_FUZZ_SEED=$$seed $(BIN)/pytest tests/e2e/test_fuzz.py -rA
 
 # Command-line archive readers the tests check every built archive with
 # (unzip, 7z, bsdtar); installed from Debian's packages when missing.

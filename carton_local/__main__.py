@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
 from carton.routes import API_PREFIX
 from carton_local.stack import DEFAULT_HOME, DEMO_ACCOUNT, DEMO_ADMIN, LocalStack
+from carton_local.state import STATE_DIR, StateDir, StateInUse
 
 
 def banner(stack: LocalStack) -> str:
@@ -24,6 +26,7 @@ def banner(stack: LocalStack) -> str:
             f"  Assets   {', '.join(stack.demo_asset_ids)}",
             f"  Docs     {api}/docs (Swagger UI), {api}/openapi.json",
             f"  Outbox   {api}/_local/outbox (the e-mails Carton sent)",
+            *state_lines(stack),
             "",
             "Try:",
             f"  export CARTON_TOKEN={stack.token}",
@@ -35,22 +38,49 @@ def banner(stack: LocalStack) -> str:
     )
 
 
+def state_lines(stack: LocalStack) -> list[str]:
+    if stack.state_dir is None:
+        return []
+    lines = [
+        f"  State    {stack.state_dir.resolve()}",
+        f"           {stack.restored.summary()}; saved every {stack.save_interval:g} s and at exit",
+        "           (`make reset` empties it)",
+    ]
+    if stack.restored.unfinished_downloads:
+        count = len(stack.restored.unfinished_downloads)
+        lines.append(f"           {count} download(s) were packaging when it stopped: marked failed (interrupted)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run Carton on an embedded AWS emulator.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("CARTON_PORT", "3000")))
     parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument("--reset", action="store_true", help="empty the state directory ($CARTON_HOME/state) and exit")
     args = parser.parse_args()
+    home = Path(os.environ.get("CARTON_HOME") or DEFAULT_HOME)
+    if args.reset:
+        state = StateDir(home / STATE_DIR)
+        try:
+            state.reset()
+        except StateInUse as error:
+            sys.exit(f"not reset: {error}")
+        print(f"Emptied {state.path.resolve()}: the next start begins afresh.")
+        return
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    stack = LocalStack(
-        host=args.host,
-        port=args.port,
-        bootstrap_token=os.environ.get("CARTON_BOOTSTRAP_TOKEN") or None,
-        access_log=not args.quiet,
-        home=Path(os.environ.get("CARTON_HOME") or DEFAULT_HOME),
-    ).start()
+    try:
+        stack = LocalStack(
+            host=args.host,
+            port=args.port,
+            bootstrap_token=os.environ.get("CARTON_BOOTSTRAP_TOKEN") or None,
+            access_log=not args.quiet,
+            home=home,
+        ).start()
+    except StateInUse as error:
+        sys.exit(f"Carton local stack not started: {error}")
     print(banner(stack), flush=True)
     stopping.wait()
     print("Stopping Carton local stack…", flush=True)

@@ -3,6 +3,11 @@
 Each function keeps a pool of loaded handler modules ("warm containers"): a module
 serves one invocation at a time, as on Lambda, because Powertools resolvers keep the
 current event on the module's app. Concurrent calls get another instance.
+
+Powertools' REST resolver also keeps the event and the context on its router *class*
+(`BaseRouter.current_event`), which on Lambda (one invocation per process) is harmless and
+here would hand one request's event to another running beside it. `LocalFunctions` makes
+each resolver keep its own (`own_router_state`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import unquote
+
+from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 REGION = "us-east-1"
@@ -66,8 +74,31 @@ class FunctionError(Exception):
         self.payload = payload
 
 
+# Powertools' own (also when this module is loaded a second time, after the change).
+_CLASS_LEVEL_RESOLVE = getattr(ApiGatewayResolver.resolve, "powertools_resolve", ApiGatewayResolver.resolve)
+
+
+def _resolve_with_own_state(self: ApiGatewayResolver, event: Any, context: Any) -> dict[str, Any]:
+    """Powertools' resolve, with the event and context also set on the resolver itself: its
+    routes, middlewares and Carton's handlers read them through the resolver (`app.current_event`),
+    so an instance attribute wins over the class attribute another thread may have just set."""
+    raw = event.raw_event if isinstance(event, BaseProxyEvent) else event
+    self.current_event = self._to_proxy_event(raw)
+    self.lambda_context = context
+    return _CLASS_LEVEL_RESOLVE(self, event, context)
+
+
+_resolve_with_own_state.powertools_resolve = _CLASS_LEVEL_RESOLVE  # type: ignore[attr-defined]
+
+
+def own_router_state() -> None:
+    """Every REST resolver of this process keeps its own current event (idempotent)."""
+    ApiGatewayResolver.resolve = _resolve_with_own_state  # type: ignore[method-assign]
+
+
 class LocalFunctions:
     def __init__(self, functions_dir: Path = FUNCTIONS_DIR) -> None:
+        own_router_state()
         self._dir = functions_dir
         self._idle: dict[str, list[ModuleType]] = {}
         self._loaded = 0

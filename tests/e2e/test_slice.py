@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, form_post
 
 pytestmark = pytest.mark.e2e
 
@@ -129,27 +129,6 @@ def local_s3(api: Api, download_id: str) -> str:
     location = api.call("GET", f"/api/v1/downloads/{download_id}/file").headers["location"]
     parts = urlsplit(location)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def form_post(upload: dict, data: bytes, filename: str) -> urllib.request.Request:
-    """The upload ticket used as documented: a multipart/form-data POST of its fields, then the file."""
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in upload["upload_fields"].items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        f"Content-Type: application/octet-stream\r\n\r\n".encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return urllib.request.Request(
-        upload["upload_url"],
-        data=b"".join(parts),
-        method="POST",
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
 
 
 def finished_download(api: Api) -> dict:

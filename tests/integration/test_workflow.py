@@ -168,7 +168,7 @@ def test_fail_aborts_the_unfinished_upload(carton: Carton) -> None:
     step(carton, "fail", {"download_id": download_id, "error": {"Error": "States.Timeout", "Cause": "took too long"}})
     assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
     error = carton.store.get_download("demo", download_id).error
-    assert error is not None and (error.code, error.message) == ("States.Timeout", "took too long")
+    assert error is not None and error.code == "timeout" and "took too long" not in error.message
 
 
 def test_complete_refuses_an_archive_with_parts_missing(carton: Carton) -> None:
