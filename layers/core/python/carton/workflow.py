@@ -250,9 +250,14 @@ def _deriver(store: Store) -> Derive:
 
 def _open_uploads(bucket: str, key: str) -> list[str]:
     """Every unfinished multipart upload of `key` (s3:ListBucketMultipartUploads)."""
-    found: list[str] = []
-    for page in aws.s3().get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
-        found.extend(upload["UploadId"] for upload in page.get("Uploads", []) if upload["Key"] == key)
+    return [upload_id for found, upload_id in _open_uploads_under(bucket, key) if found == key]
+
+
+def _open_uploads_under(bucket: str, prefix: str) -> list[tuple[str, str]]:
+    """(key, upload id) of every unfinished multipart upload under `prefix`."""
+    found: list[tuple[str, str]] = []
+    for page in aws.s3().get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+        found.extend((upload["Key"], upload["UploadId"]) for upload in page.get("Uploads", []))
     return found
 
 
@@ -502,7 +507,14 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
             progress=totals.model_copy(update={"files_done": totals.files_total, "bytes_done": totals.bytes_total}),
         )
     except Conflict:
-        if store.get_download(account_id, download_id).state is not DownloadState.COMPLETE:
+        try:
+            current = store.get_download(account_id, download_id)
+        except NotFound:
+            # Deleted while this step assembled it: what it made goes too, nothing is orphaned.
+            s3.delete_object(Bucket=bucket, Key=document.archive_key)
+            s3.delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))
+            return {"account_id": account_id, "download_id": download_id, "state": "deleted"}
+        if current.state is not DownloadState.COMPLETE:
             raise
     s3.delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))  # no error if gone already
     return done
@@ -548,6 +560,13 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
     try:
         download = store.get_download(account_id, download_id)
     except NotFound:
+        # Deleted while packaging: a step that ran on after DELETE may have opened an upload
+        # or written the plan since; neither may outlive the download.
+        bucket = settings().archives_bucket
+        with contextlib.suppress(ClientError):
+            for key, upload_id in _open_uploads_under(bucket, f"{ARCHIVES_PREFIX}{account_id}/{download_id}/"):
+                _abort(bucket, key, upload_id)
+        aws.s3().delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))
         return {"account_id": account_id, "download_id": download_id, "state": "gone"}
     bucket, key = settings().archives_bucket, download.archive_key or archive_key_of(download)
     if download.upload_id:
