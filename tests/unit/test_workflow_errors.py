@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
+from botocore.exceptions import ResponseStreamingError
 from botocore.stub import Stubber
 
 from carton.assembly import Copy, Literal, Part, Source, Span
 from carton.errors import PackagingError
-from carton.packaging import PlanDocument, pack_parts
+from carton.packaging import PlanDocument, StorageThrottled, StorageUnavailable, pack_parts
 from carton.workflow import _error_from
+from infra.definition import definition_template
 
 SOURCE = Source("assets/demo/a/a.bin", '"etag"', 32 * 1024 * 1024)
 
@@ -93,3 +97,24 @@ def test_carton_s_own_packaging_errors_keep_their_code_and_message() -> None:
         "source_missing",
         "2 file(s) unreadable, e.g. a1: the stored file no longer exists",
     )
+
+
+class _CutShort:
+    """A range body whose connection resets halfway (what the SDK cannot retry itself)."""
+
+    def read(self) -> bytes:
+        raise ResponseStreamingError(error=ConnectionResetError(104, "Connection reset by peer"))
+
+
+def test_a_connection_reset_mid_read_is_retried_by_the_workflow_not_a_failure() -> None:
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(s3) as stub:
+        stub.add_response("get_object", {"Body": _CutShort()})  # type: ignore[dict-item]
+        with pytest.raises(StorageUnavailable):
+            pack_parts(s3, document(GLUE), 1, 1, "assets", "archives")
+
+
+def test_the_worker_retries_cover_throttling_and_lost_connections() -> None:
+    worker = json.loads(definition_template())["States"]["Pack"]["ItemProcessor"]["States"]["PackParts"]
+    names = {type(StorageThrottled()).__name__, type(StorageUnavailable()).__name__}
+    assert names <= set(worker["Retry"][0]["ErrorEquals"])

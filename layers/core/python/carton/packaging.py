@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from carton.assembly import Assembly, Copy, Literal, Part, Source, Span
 from carton.errors import PackagingError
@@ -49,6 +49,12 @@ def source_forbidden(what: str) -> PackagingError:
 
 class StorageThrottled(Exception):
     """S3 asked us to slow down: the workflow retries the worker with backoff."""
+
+
+class StorageUnavailable(Exception):
+    """The connection to S3 failed after the SDK's own retries, or mid-body (a reset while
+    reading a range, which the SDK cannot retry): the workflow retries the worker, which
+    uploads its parts again (an UploadPart of the same number replaces the part)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ def _glue(s3: S3Client, bucket: str, document: PlanDocument, part: Part) -> byte
             chunk = body.read()
         except ClientError as error:
             raise _storage_error(error, source.key) from error
+        except BotoCoreError as error:  # connection reset, timeout, body cut short
+            raise StorageUnavailable(f"{source.key}: {type(error).__name__}") from error
         if len(chunk) != piece.end - piece.start:
             raise PackagingError("source_short", f"{source.key}: read {len(chunk)} bytes of {piece.end - piece.start}")
         buffer += chunk
@@ -200,6 +208,8 @@ def pack_parts(
             # The glue's own reads raised above; here a glue part failed only to be written.
             what = document.sources[copy.member].key if isinstance(copy, Copy) else f"part {part.number}"
             raise _storage_error(error, what, reading=isinstance(copy, Copy)) from error
+        except BotoCoreError as error:
+            raise StorageUnavailable(f"part {part.number}: {type(error).__name__}") from error
         result.parts += 1
         for piece in part.pieces:
             if isinstance(piece, Span | Copy) and document.counted[piece.member]:

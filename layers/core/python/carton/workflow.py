@@ -526,6 +526,7 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
 _FAILURES: dict[str, tuple[str, str]] = {
     "States.Timeout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
     "Sandbox.Timedout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
+    "StorageUnavailable": ("storage_unavailable", "S3 could not be reached for too long; try again in a few minutes"),
     "StorageThrottled": (
         "storage_busy",
         "S3 throttled Carton's requests for too long; try again in a few minutes",
