@@ -24,6 +24,7 @@ from carton.auth import create_account, issue_token, token_hash
 from carton.errors import Conflict, NotFound
 from carton.schema import S3_FEEDS
 from carton.store import Store
+from carton_local.executions import ExecutionWatcher
 from carton_local.gateway import gateway_server
 from carton_local.hardening import harden
 from carton_local.lambdas import REGION, FunctionError, LocalFunctions, invoke_server
@@ -168,6 +169,7 @@ class LocalStack:
 
         for feed in S3_FEEDS:
             QueuePoller(functions, self.resources.queues[feed.name], feed.function, self._stop).start()
+        ExecutionWatcher(functions, self.resources.state_machine_arn, self._stop).start()
         if self._saver is not None:
             self._saver.start()
         self._serve(gateway)

@@ -34,6 +34,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "workflow_pack": ["dynamodb:UpdateItem"],
     "workflow_complete": [*_STATE_CHANGE, "dynamodb:Query", "dynamodb:BatchWriteItem"],
     "workflow_fail": _STATE_CHANGE,
+    "execution_ended": _STATE_CHANGE,
     "list_users": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_user": _READ,
     "get_account": _READ,
@@ -93,6 +94,11 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"]),
         ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
     ],
+    # Runs the failure step's code when an execution ended without it.
+    "execution_ended": [
+        ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"]),
+        ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
+    ],
     "ingest_upload": [
         ("assets", UPLOADS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
         ("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject"]),
@@ -113,6 +119,7 @@ MISSING_IS_404 = ("assets", "archives")
 BUCKET_ACTIONS: dict[str, list[tuple[str, list[str]]]] = {
     "workflow_prepare": [("archives", ["s3:ListBucketMultipartUploads"])],
     "workflow_fail": [("archives", ["s3:ListBucketMultipartUploads"])],
+    "execution_ended": [("archives", ["s3:ListBucketMultipartUploads"])],
 }
 
 

@@ -7,7 +7,7 @@ from constructs import Construct
 
 from carton import config
 from carton.routes import DEPLOYED_ROUTES, http_functions
-from carton.schema import S3_FEEDS
+from carton.schema import EXECUTION_ENDED_FUNCTION, S3_FEEDS
 from infra.api import Api
 from infra.definition import placeholders
 from infra.functions import Functions
@@ -25,12 +25,13 @@ ADMIN = "admin"
 
 
 def deployed_functions() -> list[str]:
-    """Every function deployed, each once: the authorizer, the API's, the workflow's steps,
-    the S3 feeds' and the operators' admin function."""
+    """Every function deployed, each once: the authorizer, the API's, the workflow's steps
+    and its watcher of ended executions, the S3 feeds' and the operators' admin function."""
     names = [
         AUTHORIZER,
         *http_functions(DEPLOYED_ROUTES),
         *placeholders(),
+        EXECUTION_ENDED_FUNCTION,
         *(feed.function for feed in S3_FEEDS),
         ADMIN,
     ]
@@ -62,6 +63,7 @@ class CartonStack(cdk.Stack):
             functions=by_name,
             pack_concurrency=settings.pack_concurrency,
         )
+        workflow.watch_endings(by_name[EXECUTION_ENDED_FUNCTION])
         for name, actions in WORKFLOW_ACTIONS.items():
             workflow.grant(by_name[name], actions)
             by_name[name].add_environment(config.ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from carton.schema import ENDED_BADLY
 from infra.definition import definition_template, placeholders, with_concurrency
 from infra.nag import acknowledge
 from infra.observability import log_group
@@ -47,6 +50,21 @@ class Workflow(Construct):
             "AwsSolutions-IAM5[Resource::*]",
             "CloudWatch Logs delivery and X-Ray do not support resource-level permissions (Resource::*).",
         )
+
+    def watch_endings(self, function: lambda_.Function) -> None:
+        """Executions that fail, time out or are stopped reach `function` (EventBridge), which
+        fails a download the workflow's own failure step could not."""
+        rule = events.Rule(
+            self,
+            "ExecutionEnded",
+            description="Carton: a packaging execution ended badly",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={"status": list(ENDED_BADLY), "stateMachineArn": [self.state_machine.state_machine_arn]},
+            ),
+        )
+        rule.add_target(targets.LambdaFunction(function, retry_attempts=8))
 
     def grant(self, function: lambda_.Function, actions: list[str]) -> None:
         """Start (on the state machine) or stop (on its executions) packaging runs."""

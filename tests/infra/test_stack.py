@@ -22,7 +22,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from carton import config
 from carton.routes import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, DEPLOYED_ROUTES, GATEWAY_ANSWERS, http_functions
-from carton.schema import S3_FEEDS, TABLE_INDEXES, TABLE_KEYS
+from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION, S3_FEEDS, TABLE_INDEXES, TABLE_KEYS
 from infra.api import gateway_cors_headers
 from infra.bundling import LAMBDA_PYTHON
 from infra.definition import placeholders
@@ -89,8 +89,9 @@ class Synth:
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]
         ]
 
-    def permitted_functions(self) -> list[str]:
-        """The function (parent stack logical id) of each AWS::Lambda::Permission, in any template."""
+    def permitted_functions(self, principal: str | None = "apigateway.amazonaws.com") -> list[str]:
+        """The function (parent stack logical id) of each AWS::Lambda::Permission granted to
+        `principal` (None: to anyone), in any template."""
         parameters = {
             name: value
             for nested in self.stack.find_resources("AWS::CloudFormation::Stack").values()
@@ -98,6 +99,8 @@ class Synth:
         }
         found = []
         for permission in self.resources("AWS::Lambda::Permission").values():
+            if principal is not None and permission["Properties"]["Principal"] != principal:
+                continue
             target = permission["Properties"]["FunctionName"]
             if "Ref" in target and target["Ref"] in parameters:
                 target = parameters[target["Ref"]]
@@ -249,9 +252,12 @@ def test_api_methods_come_from_the_route_table(synthesized: Synth) -> None:
 def test_api_gateway_may_invoke_each_api_function_through_one_permission(synthesized: Synth) -> None:
     permitted = synthesized.permitted_functions()
     assert sorted(permitted) == sorted(synthesized.logical_id(name) for name in {AUTHORIZER, *API_FUNCTIONS})
-    permissions = synthesized.resources("AWS::Lambda::Permission").values()
+    permissions = [
+        permission
+        for permission in synthesized.resources("AWS::Lambda::Permission").values()
+        if permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
     for function, permission in zip(permitted, permissions, strict=True):
-        assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
         source = json.dumps(permission["Properties"]["SourceArn"])
         if function == synthesized.logical_id(AUTHORIZER):
             assert '"/authorizers/"' in source  # this API's token authorizer only
@@ -290,7 +296,7 @@ def test_no_policy_of_ours_grants_a_wildcard_action(each: Synth) -> None:
 
 def test_admin_is_deployed_but_only_iam_principals_may_invoke_it(synthesized: Synth) -> None:
     admin = synthesized.logical_id(ADMIN)
-    assert admin not in synthesized.permitted_functions()
+    assert admin not in synthesized.permitted_functions(principal=None)
     assert admin not in json.dumps(synthesized.api.to_json()), "no route, no integration"
     outputs = synthesized.stack.to_json()["Outputs"]
     assert outputs["AdminFunctionName"]["Value"] == {"Ref": admin}
@@ -499,3 +505,17 @@ def _machine_has_python(version: str) -> bool:
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
     installed = list(pyenv.glob(f"versions/{version}.*/bin/python{version}"))
     return shutil.which(f"python{version}") is not None or bool(installed)
+
+
+def test_executions_that_end_badly_reach_the_watcher(synthesized: Synth) -> None:
+    rules = synthesized.stack.find_resources("AWS::Events::Rule")
+    watching = [
+        rule["Properties"]
+        for rule in rules.values()
+        if rule["Properties"]["EventPattern"].get("source") == ["aws.states"]
+    ]
+    assert len(watching) == 1
+    assert watching[0]["EventPattern"]["detail"]["status"] == list(ENDED_BADLY)
+    target = watching[0]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+    assert target == synthesized.logical_id(EXECUTION_ENDED_FUNCTION)
+    assert synthesized.logical_id(EXECUTION_ENDED_FUNCTION) in synthesized.permitted_functions("events.amazonaws.com")

@@ -93,3 +93,9 @@ FEED_MAX_RECEIVES = 5
 # At least the feed functions' timeout (infra.permissions.SIZING), or a message in flight
 # would be handed to a second consumer while the first still works on it.
 FEED_VISIBILITY_TIMEOUT_SECONDS = 900
+
+# Step Functions' statuses of a packaging execution that ended without succeeding: an
+# EventBridge rule (on AWS) or a watcher (locally) hands these to this function, which
+# fails a download the workflow itself could not.
+ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
+EXECUTION_ENDED_FUNCTION = "execution_ended"

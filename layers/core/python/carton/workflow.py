@@ -52,7 +52,7 @@ from carton.packaging import (
     source_forbidden,
 )
 from carton.renditions import CannotDerive, derived_for
-from carton.schema import ARCHIVES_PREFIX, plan_key
+from carton.schema import ARCHIVES_PREFIX, ENDED_BADLY, plan_key
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
@@ -526,6 +526,10 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
 _FAILURES: dict[str, tuple[str, str]] = {
     "States.Timeout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
     "Sandbox.Timedout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
+    # An execution that ended without reaching RecordFailure (see execution_ended).
+    "Execution.FAILED": ("internal_error", "packaging failed inside Carton; the operators have the details"),
+    "Execution.TIMED_OUT": ("timeout", "packaging ran out of time; creating the download again usually works"),
+    "Execution.ABORTED": ("interrupted", "packaging was stopped before it finished; create the download again"),
     "StorageUnavailable": ("storage_unavailable", "S3 could not be reached for too long; try again in a few minutes"),
     "StorageThrottled": (
         "storage_busy",
@@ -588,6 +592,23 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
         "state": DownloadState.FAILED.value,
         "error": error.model_dump(),
     }
+
+
+def execution_ended(detail: dict[str, Any], store: Store) -> dict[str, Any] | None:
+    """An execution ended (EventBridge's "Step Functions Execution Status Change"). If it
+    ended badly, its download must not stay pending or packaging, whatever happened to
+    the workflow's own failure step (it failed itself, or the execution was stopped or
+    timed out): fail it here, idempotently — a download already failed, complete or
+    deleted is left as it is, and what a deleted one left behind is removed."""
+    if detail.get("status") not in ENDED_BADLY:
+        return None
+    try:
+        started = json.loads(detail.get("input") or "{}")
+        account_id, download_id = str(started["account_id"]), str(started["download_id"])
+    except (ValueError, KeyError, TypeError):
+        logger.warning("an execution without a download ended", execution=detail.get("executionArn"))
+        return None
+    return fail(account_id, download_id, {"Error": f"Execution.{detail['status']}", "Cause": ""}, store)
 
 
 def archive_removed(archive_key: str, store: Store) -> None:

@@ -1,0 +1,73 @@
+"""What EventBridge's rule does on AWS (infra/workflow.py, Workflow.watch_endings): hand
+every packaging execution that ended badly to the watcher function, once, as a "Step
+Functions Execution Status Change" event. moto emits no such events, so this polls."""
+
+from __future__ import annotations
+
+import json
+import threading
+import traceback
+from datetime import UTC
+from typing import Any
+
+import boto3
+
+from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION
+from carton_local.lambdas import ACCOUNT, REGION, FunctionError, LocalFunctions
+
+POLL_SECONDS = 1.0
+
+
+def status_change_event(execution: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge event AWS sends for an execution (what the watcher function reads)."""
+    return {
+        "version": "0",
+        "source": "aws.states",
+        "detail-type": "Step Functions Execution Status Change",
+        "account": ACCOUNT,
+        "region": REGION,
+        "time": execution["stopDate"].astimezone(UTC).isoformat() if execution.get("stopDate") else None,
+        "resources": [execution["executionArn"]],
+        "detail": {
+            "executionArn": execution["executionArn"],
+            "stateMachineArn": execution["stateMachineArn"],
+            "name": execution["name"],
+            "status": execution["status"],
+            "input": execution.get("input"),
+        },
+    }
+
+
+class ExecutionWatcher(threading.Thread):
+    def __init__(self, functions: LocalFunctions, state_machine_arn: str, stop: threading.Event) -> None:
+        super().__init__(name="execution-watcher", daemon=True)
+        self._functions, self._machine, self._stop = functions, state_machine_arn, stop
+        self._seen: set[str] = set()
+
+    def run(self) -> None:
+        stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.sweep(stepfunctions)
+            except Exception:  # keep watching; the next sweep tries again
+                traceback.print_exc()
+
+    def sweep(self, stepfunctions: Any) -> int:
+        """Hand each newly ended execution to the watcher function; how many were handed."""
+        handed = 0
+        for status in ENDED_BADLY:
+            for summary in stepfunctions.list_executions(stateMachineArn=self._machine, statusFilter=status)[
+                "executions"
+            ]:
+                arn = summary["executionArn"]
+                if arn in self._seen:
+                    continue
+                execution = stepfunctions.describe_execution(executionArn=arn)
+                try:
+                    self._functions.invoke(EXECUTION_ENDED_FUNCTION, status_change_event(execution))
+                except FunctionError as error:  # EventBridge would retry; so does the next sweep
+                    print(json.dumps({"execution_ended": arn, "error": error.payload.get("errorType")}))
+                    continue
+                self._seen.add(arn)
+                handed += 1
+        return handed

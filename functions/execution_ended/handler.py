@@ -1,0 +1,15 @@
+"""EventBridge "Step Functions Execution Status Change" for the packaging workflow: an
+execution that failed, timed out or was stopped never leaves its download packaging."""
+
+from typing import Any
+
+from carton import workflow
+from carton.observability import entrypoint
+from carton.store import Store
+
+
+def ended(event: dict[str, Any], context: Any) -> dict[str, Any] | None:
+    return workflow.execution_ended(event.get("detail") or {}, Store())
+
+
+lambda_handler = entrypoint(ended)
