@@ -122,16 +122,32 @@ def test_the_local_poller_builds_what_lambda_sends() -> None:
     assert record["messageId"] == "m" and record["eventSource"] == "aws:sqs" and record["body"] == "{}"
 
 
-def test_an_upload_that_never_arrives_shows_as_expired_with_the_reason(carton: Carton) -> None:
+def test_an_upload_whose_file_vanished_is_rejected_and_one_never_sent_expires(carton: Carton) -> None:
     upload = announce_upload(carton, "lost.png", "image/png", 100)
     assert upload_representation(upload, "https://x").state is UploadState.PENDING
-    # The object vanished before ingest: the event finds nothing and leaves the upload pending…
+    # The object was removed before ingest: the event finds nothing, and the upload says so.
     event = with_key(load_event("feeds/upload_created"), upload_key(upload))
     assert carton.invoke("ingest_upload", event) == {"batchItemFailures": []}
-    # …until well after its ticket expired, when it says so instead of staying pending forever.
-    later = upload.model_copy(update={"created_at": upload.created_at - timedelta(hours=1)})
+    vanished = carton.store.get_upload("demo", upload.upload_id)
+    assert vanished.state is UploadState.REJECTED and "removed before it could be ingested" in (vanished.reason or "")
+    # An upload nothing ever arrived for shows as expired, well after its ticket expired.
+    never = announce_upload(carton, "never.png", "image/png", 100)
+    later = never.model_copy(update={"created_at": never.created_at - timedelta(hours=1)})
     shown = upload_representation(later, "https://x")
     assert shown.state is UploadState.EXPIRED and shown.reason and "expired" in shown.reason
+
+
+def test_a_delivery_after_settling_removes_a_leftover_object_and_changes_nothing(carton: Carton) -> None:
+    data = png(10, 10)
+    upload = announce_upload(carton, "left.png", "image/png", len(data))
+    assert deliver(carton, upload, data) == {"batchItemFailures": []}
+    settled = carton.store.get_upload("demo", upload.upload_id)
+    # A first delivery stopped between settling the record and removing the object.
+    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=upload_key(upload), Body=data)
+    event = with_key(load_event("feeds/upload_created"), upload_key(upload))
+    assert carton.invoke("ingest_upload", event) == {"batchItemFailures": []}
+    assert carton.store.get_upload("demo", upload.upload_id) == settled
+    assert "Contents" not in aws.s3().list_objects_v2(Bucket=carton.resources.buckets["assets"], Prefix="uploads/")
 
 
 def test_two_deliveries_of_one_upload_at_once_are_not_a_duplicate_of_itself(carton: Carton) -> None:

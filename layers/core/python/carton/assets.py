@@ -423,13 +423,25 @@ def ingest_upload(key: str, store: Store) -> Upload | None:
     except NotFound:
         s3.delete_object(Bucket=bucket, Key=key)  # not announced through the API: not ours to keep
         return None
-    if upload.state is not UploadState.PENDING or key != upload_key(upload):
+    if key != upload_key(upload):
+        return upload
+    if upload.state is not UploadState.PENDING:
+        s3.delete_object(Bucket=bucket, Key=key)  # settled already; a delivery that stopped short left it
         return upload
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return upload  # an earlier delivery moved it
+            # Settled uploads lose their object only after the record says so (below): a
+            # pending upload without its object lost it before it could be ingested.
+            vanished = upload.model_copy(
+                update={
+                    "state": UploadState.REJECTED,
+                    "reason": "the file was removed before it could be ingested; upload it again",
+                    "updated_at": utcnow(),
+                }
+            )
+            return store.settle_upload(vanished)
         raise
     try:
         if response["ContentLength"] != upload.size:
@@ -440,8 +452,8 @@ def ingest_upload(key: str, store: Store) -> Upload | None:
         settled = upload.model_copy(
             update={"state": UploadState.REJECTED, "reason": str(rejected), "updated_at": utcnow()}
         )
+    settled = store.settle_upload(settled)  # the record first, then the object (see above)
     s3.delete_object(Bucket=bucket, Key=key)
-    store.put_upload(settled)
     return settled
 
 

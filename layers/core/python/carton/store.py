@@ -36,6 +36,7 @@ from carton.models import (
     Target,
     TokenRecord,
     Upload,
+    UploadState,
     User,
     utcnow,
 )
@@ -492,6 +493,22 @@ class Store:
 
     def put_upload(self, upload: Upload) -> None:
         self.table.put_item(Item=_item(upload, **{PK: _account(upload.account_id), SK: f"UPLOAD#{upload.upload_id}"}))
+
+    def settle_upload(self, upload: Upload) -> Upload:
+        """Write the upload's outcome if it is still pending; else (another delivery of its
+        event settled it first) the outcome that is there."""
+        try:
+            self.table.put_item(
+                Item=_item(upload, **{PK: _account(upload.account_id), SK: f"UPLOAD#{upload.upload_id}"}),
+                ConditionExpression="#state = :pending",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":pending": UploadState.PENDING.value},
+            )
+        except ClientError as error:
+            if _failed_condition(error):
+                return self.get_upload(upload.account_id, upload.upload_id)
+            raise
+        return upload
 
     def get_upload(self, account_id: str, upload_id: str) -> Upload:
         item = self.table.get_item(Key={PK: _account(account_id), SK: f"UPLOAD#{upload_id}"}, ConsistentRead=True).get(
