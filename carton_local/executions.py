@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION
+from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION, EXECUTION_ENDED_RETRIES
 from carton_local.lambdas import ACCOUNT, REGION, FunctionError, LocalFunctions
 
 POLL_SECONDS = 1.0
@@ -43,6 +43,7 @@ class ExecutionWatcher(threading.Thread):
         super().__init__(name="execution-watcher", daemon=True)
         self._functions, self._machine, self._stop = functions, state_machine_arn, stop
         self._seen: set[str] = set()
+        self._attempts: dict[str, int] = {}
 
     def run(self) -> None:
         stepfunctions = boto3.client("stepfunctions", region_name=REGION)
@@ -53,19 +54,23 @@ class ExecutionWatcher(threading.Thread):
                 traceback.print_exc()
 
     def sweep(self, stepfunctions: Any) -> int:
-        """Hand each newly ended execution to the watcher function; how many were handed."""
+        """Hand each newly ended execution to the watcher function; how many were handed.
+        A failing hand-over is tried again on later sweeps, at most as often as EventBridge
+        retries (the target's retry_attempts), then left with its error printed."""
         handed = 0
         for status in ENDED_BADLY:
-            for summary in stepfunctions.list_executions(stateMachineArn=self._machine, statusFilter=status)[
-                "executions"
-            ]:
+            pages = stepfunctions.get_paginator("list_executions").paginate(
+                stateMachineArn=self._machine, statusFilter=status
+            )
+            for summary in (execution for page in pages for execution in page["executions"]):
                 arn = summary["executionArn"]
-                if arn in self._seen:
+                if arn in self._seen or self._attempts.get(arn, 0) > EXECUTION_ENDED_RETRIES:
                     continue
                 execution = stepfunctions.describe_execution(executionArn=arn)
                 try:
                     self._functions.invoke(EXECUTION_ENDED_FUNCTION, status_change_event(execution))
-                except FunctionError as error:  # EventBridge would retry; so does the next sweep
+                except FunctionError as error:
+                    self._attempts[arn] = self._attempts.get(arn, 0) + 1
                     print(json.dumps({"execution_ended": arn, "error": error.payload.get("errorType")}))
                     continue
                 self._seen.add(arn)

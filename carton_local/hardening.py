@@ -258,11 +258,12 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             raise MultipleTransactionsException()
         target_items.add(item)
 
+    # As DynamoDB does, a malformed entry refuses the whole request before anything is written.
+    if any(len(item) > 1 for item in transact_items):
+        raise TransactWriteSingleOpException
     errors: list[tuple[str, str, dict[str, Any]] | tuple[None, None, None]] = []
     for item in transact_items:
         original_item: dict[str, Any] | None = None
-        if len(list(item.keys())) > 1:
-            raise TransactWriteSingleOpException
         try:
             op_type, op = next(iter(item.items()))
             if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:

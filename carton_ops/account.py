@@ -19,10 +19,10 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from carton.schema import ADMIN_FUNCTION
 from carton_local.lambdas import REGION
 from carton_local.stack import DEFAULT_HOME, ENDPOINTS_FILE
 
-ADMIN_FUNCTION = "admin"
 ADMIN_OUTPUT = "AdminFunctionName"
 API_OUTPUT = "ApiUrl"
 

@@ -7,7 +7,7 @@ from constructs import Construct
 
 from carton import config
 from carton.routes import DEPLOYED_ROUTES, http_functions
-from carton.schema import EXECUTION_ENDED_FUNCTION, S3_FEEDS
+from carton.schema import ADMIN_FUNCTION, EXECUTION_ENDED_FUNCTION, S3_FEEDS
 from infra.api import Api
 from infra.definition import placeholders
 from infra.functions import Functions
@@ -20,8 +20,7 @@ from infra.triggers import Triggers
 from infra.workflow import Workflow
 
 AUTHORIZER = "authorizer"
-# Invoked by operators with lambda:InvokeFunction (IAM), never over the API.
-ADMIN = "admin"
+ADMIN = ADMIN_FUNCTION
 
 
 def deployed_functions() -> list[str]:

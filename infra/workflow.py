@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from carton.schema import ENDED_BADLY
+from carton.schema import ENDED_BADLY, EXECUTION_ENDED_RETRIES
 from infra.definition import definition_template, placeholders, with_concurrency
 from infra.nag import acknowledge
 from infra.observability import log_group
@@ -64,7 +64,7 @@ class Workflow(Construct):
                 detail={"status": list(ENDED_BADLY), "stateMachineArn": [self.state_machine.state_machine_arn]},
             ),
         )
-        rule.add_target(targets.LambdaFunction(function, retry_attempts=8))
+        rule.add_target(targets.LambdaFunction(function, retry_attempts=EXECUTION_ENDED_RETRIES))
 
     def grant(self, function: lambda_.Function, actions: list[str]) -> None:
         """Start (on the state machine) or stop (on its executions) packaging runs."""

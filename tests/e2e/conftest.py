@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,62 @@ def form_post(upload: dict, data: bytes, filename: str) -> urllib.request.Reques
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def local_stack(home: Path, token: str, log: Path) -> Iterator[tuple[Api, str]]:
+    """`python -m carton_local` on a free port with this home (its output appended to `log`);
+    yields the API and the banner it printed, and checks that SIGTERM stops it cleanly."""
+    from carton_local.stack import DEMO_ASSETS
+
+    port = free_port()
+    env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1", "CARTON_HOME": str(home)}
+    with log.open("a") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "carton_local", "--port", str(port), "--quiet"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    api = Api(f"http://127.0.0.1:{port}", token, [asset[0] for asset in DEMO_ASSETS], home)
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            assert process.poll() is None, f"the local stack exited early:\n{log.read_text()[-3000:]}"
+            try:
+                if api.call("GET", "/api/v1/health", token=None).status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the local stack did not answer /api/v1/health within 90 s"
+            time.sleep(0.3)
+        yield api, log.read_text().rsplit("Carton local stack is up", 1)[-1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = -1
+    assert code == 0, f"the local stack did not stop cleanly on SIGTERM (exit {code}):\n{log.read_text()[-3000:]}"
+
+
+def wait_until_finished(api: Api, download_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while (download := api.call("GET", f"/api/v1/downloads/{download_id}").json())["state"] not in (
+        "complete",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, f"{download_id} still {download['state']} after {timeout} s"
+        time.sleep(0.25)
+    result: dict[str, Any] = download
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -107,42 +160,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         ids = [i for i in os.environ.get("CARTON_E2E_ASSET_IDS", "").split(",") if i]
         yield Api(url.rstrip("/"), os.environ["CARTON_TOKEN"], ids)
         return
-    from carton_local.stack import DEMO_ASSETS
-
-    port, token = _free_port(), f"ctn_e2e-{secrets.token_urlsafe(16)}"
+    token = f"ctn_e2e-{secrets.token_urlsafe(16)}"
     # Its own home: a developer's running stack keeps its endpoints file.
     home = tmp_path_factory.mktemp("carton-home")
-    env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1", "CARTON_HOME": str(home)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "carton_local", "--port", str(port), "--quiet"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    api = Api(f"http://127.0.0.1:{port}", token, [asset[0] for asset in DEMO_ASSETS], home)
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"the local stack exited early:\n{process.stdout.read() if process.stdout else ''}")
-        try:
-            if api.call("GET", "/api/v1/health", token=None).status == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("the local stack did not answer /api/v1/health within 90 s")
-        time.sleep(0.3)
-    try:
+    with local_stack(home, token, home / "stack.log") as (api, _):
         yield api
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = -1
-        output = process.stdout.read() if process.stdout else ""
-        assert code == 0, f"the local stack did not stop cleanly on SIGTERM (exit {code}):\n{output[-3000:]}"

@@ -8,75 +8,19 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Api, _free_port
+from tests.e2e.conftest import ROOT, Api, free_port, local_stack, wait_until_finished
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(bool(os.environ.get("CARTON_API_URL")), reason="starts and stops local stacks"),
 ]
-
-
-@contextmanager
-def local_stack(home: Path, token: str, log: Path) -> Iterator[tuple[Api, str]]:
-    """A local stack on a free port with this home; yields the API and its banner, and
-    checks that SIGTERM stops it cleanly."""
-    from carton_local.stack import DEMO_ASSETS
-
-    port = _free_port()
-    env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1", "CARTON_HOME": str(home)}
-    with log.open("a") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "carton_local", "--port", str(port), "--quiet"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    api = Api(f"http://127.0.0.1:{port}", token, [asset[0] for asset in DEMO_ASSETS], home)
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            assert process.poll() is None, f"the local stack exited early:\n{log.read_text()[-3000:]}"
-            try:
-                if api.call("GET", "/api/v1/health", token=None).status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "the local stack did not answer within 90 s"
-            time.sleep(0.3)
-        banner = log.read_text().rsplit("Carton local stack is up", 1)[-1]
-        yield api, banner
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = -1
-    assert code == 0, f"the local stack did not stop cleanly on SIGTERM (exit {code}):\n{log.read_text()[-3000:]}"
-
-
-def wait_until_finished(api: Api, download_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while (download := api.call("GET", f"/api/v1/downloads/{download_id}").json())["state"] not in (
-        "complete",
-        "failed",
-    ):
-        assert time.monotonic() < deadline, f"{download_id} still {download['state']} after {timeout} s"
-        time.sleep(0.25)
-    return download
 
 
 def archive_bytes(api: Api, download_id: str) -> bytes:
@@ -160,7 +104,7 @@ def test_a_second_stack_on_the_same_home_and_a_reset_while_running_are_refused(t
     home, log = tmp_path / "home", tmp_path / "stack.log"
     env = {**os.environ, "CARTON_HOME": str(home)}
     with local_stack(home, f"ctn_lock-{secrets.token_urlsafe(16)}", log):
-        for args in (["--port", str(_free_port())], ["--reset"]):
+        for args in (["--port", str(free_port())], ["--reset"]):
             refused = subprocess.run(
                 [sys.executable, "-m", "carton_local", *args],
                 cwd=ROOT,

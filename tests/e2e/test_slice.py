@@ -18,21 +18,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import Api, form_post
+from tests.e2e.conftest import Api, form_post, wait_until_finished
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until_finished(api: Api, download_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        reply = api.call("GET", f"/api/v1/downloads/{download_id}")
-        assert reply.status == 200, reply.body
-        download: dict = reply.json()
-        if download["state"] in ("complete", "failed"):
-            return download
-        assert time.monotonic() < deadline, f"still {download['state']} after {timeout} s"
-        time.sleep(0.25)
 
 
 def test_health_is_open(api: Api) -> None:

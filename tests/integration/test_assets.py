@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from carton import config
+from carton.assets import MAX_BASE64_BYTES
+from carton.routes import UPLOAD_ROUTE
 from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
 
@@ -75,11 +77,11 @@ def test_base64_import_records_checksums_dimensions_and_metadata(carton: Carton)
 
 def test_base64_art_over_the_limit_names_the_uploads_endpoint(carton: Carton) -> None:
     """4 MiB of file is 5.33 MiB of base64: the most a 6 MB Lambda request can carry with room to spare."""
-    fits = base64.b64encode(b"plain text\n" * (4 * 1024 * 1024 // 11)).decode()
+    fits = base64.b64encode(b"plain text\n" * (MAX_BASE64_BYTES // 11)).decode()
     assert import_(carton, art=fits, content_type="text/plain", filename="fits.txt")[0] == 201
-    too_big = base64.b64encode(b"x" * (4 * 1024 * 1024 + 1)).decode()
+    too_big = base64.b64encode(b"x" * (MAX_BASE64_BYTES + 1)).decode()
     status, error = import_(carton, art=too_big, content_type="text/plain")
-    assert status == 413 and "POST /api/v1/assets/uploads" in error["errors"]["art"][0], error
+    assert status == 413 and UPLOAD_ROUTE in error["errors"]["art"][0], error
 
 
 @pytest.mark.parametrize(

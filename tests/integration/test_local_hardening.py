@@ -221,3 +221,16 @@ def test_the_service_lock_is_reentrant_and_can_be_set_down() -> None:
             other.join(timeout=5)
         assert lock.held()
     assert not lock.held() and seen == ["other"]
+
+
+def test_an_entry_with_two_operations_refuses_the_whole_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As DynamoDB does: a malformed entry anywhere means nothing of the request is written."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    hardening.harden()
+    try:
+        with mock_aws():
+            error, rows, _ = outcome([put("C", "1", v="new"), {**UPDATE_A, **DELETE_B}])
+    finally:
+        hardening.soften()
+    assert error is not None
+    assert [row[:2] for row in rows] == [("A", "1"), ("B", "1")]

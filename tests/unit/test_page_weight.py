@@ -13,11 +13,10 @@ from carton.downloads import representation
 from carton.formats import to_xml
 from carton.listing import PAGE_BYTES, RENDERED_OVERHEAD, rendered_weight
 from carton.models import Download, DownloadError
+from carton.routes import MAX_RESPONSE_BYTES
 from carton.store import download_item, record_of
 
 BASE = "https://abcdef1234.execute-api.eu-central-1.amazonaws.com/prod"
-# Lambda's synchronous response limit, which a whole page must stay under.
-LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=255)
 ids = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=64)
@@ -77,4 +76,4 @@ def test_a_stored_item_weighs_at_least_what_it_renders_to(download: Download) ->
 
 
 def test_a_full_page_fits_in_a_lambda_response() -> None:
-    assert PAGE_BYTES + 64 * 1024 < LAMBDA_RESPONSE_BYTES  # the envelope and headers fit beside the items
+    assert PAGE_BYTES + 64 * 1024 < MAX_RESPONSE_BYTES  # the envelope and headers fit beside the items

@@ -49,7 +49,7 @@ from carton.models import (
     utcnow,
 )
 from carton.paging import fingerprint
-from carton.routes import API_PREFIX
+from carton.routes import API_PREFIX, UPLOAD_ROUTE
 from carton.safehttp import DeliveryFailed, Policy, TooLarge, UnsafeDestination, get
 from carton.schema import ASSETS_PREFIX, BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, UPLOADS_PREFIX
 from carton.store import Store, assets_partition, batch_text, record_of
@@ -169,8 +169,7 @@ def _art_bytes(request: ImportAssetRequest) -> tuple[bytes, str | None]:
         "Art too large for base64",
         {
             "art": [
-                f"at most {MAX_BASE64_BYTES // 1024**2} MB of file as base64; "
-                f"upload larger files with POST {API_PREFIX}/assets/uploads"
+                f"at most {MAX_BASE64_BYTES // 1024**2} MB of file as base64; upload larger files with {UPLOAD_ROUTE}"
             ]
         },
     )

@@ -99,3 +99,7 @@ FEED_VISIBILITY_TIMEOUT_SECONDS = 900
 # fails a download the workflow itself could not.
 ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 EXECUTION_ENDED_FUNCTION = "execution_ended"
+# How often a failed hand-over to it is retried (EventBridge's target retries; the watcher's).
+EXECUTION_ENDED_RETRIES = 8
+# Invoked by operators with lambda:InvokeFunction (IAM), never over the API (`make account`).
+ADMIN_FUNCTION = "admin"
