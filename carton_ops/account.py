@@ -19,12 +19,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from carton.schema import ADMIN_FUNCTION
+from carton.schema import ADMIN_FUNCTION, ADMIN_FUNCTION_OUTPUT, API_URL_OUTPUT
 from carton_local.lambdas import REGION
 from carton_local.stack import DEFAULT_HOME, ENDPOINTS_FILE
-
-ADMIN_OUTPUT = "AdminFunctionName"
-API_OUTPUT = "ApiUrl"
 
 
 class Failed(Exception):
@@ -38,9 +35,9 @@ def deployed(stack: str) -> tuple[Any, str, str | None]:
     except (ClientError, BotoCoreError) as error:
         raise Failed(f"cannot read stack {stack!r}: {error}") from error
     outputs = {output["OutputKey"]: output["OutputValue"] for output in found.get("Outputs", [])}
-    if ADMIN_OUTPUT not in outputs:
-        raise Failed(f"stack {stack!r} has no {ADMIN_OUTPUT} output: deploy this version of Carton first")
-    return boto3.client("lambda"), outputs[ADMIN_OUTPUT], outputs.get(API_OUTPUT)
+    if ADMIN_FUNCTION_OUTPUT not in outputs:
+        raise Failed(f"stack {stack!r} has no {ADMIN_FUNCTION_OUTPUT} output: deploy this version of Carton first")
+    return boto3.client("lambda"), outputs[ADMIN_FUNCTION_OUTPUT], outputs.get(API_URL_OUTPUT)
 
 
 def local(home: Path) -> tuple[Any, str, str | None]:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from carton.schema import ARCHIVES_PREFIX, ASSETS_PREFIX, DERIVED_PREFIX, PLANS_PREFIX, UPLOADS_PREFIX
+from carton.schema import (
+    ADMIN_FUNCTION,
+    ARCHIVES_PREFIX,
+    ASSETS_PREFIX,
+    DERIVED_PREFIX,
+    EXECUTION_ENDED_FUNCTION,
+    PLANS_PREFIX,
+    UPLOADS_PREFIX,
+)
 
 # Transactions need no action of their own: each item needs its Put/Update/Delete.
 _READ = ["dynamodb:GetItem"]
@@ -34,7 +42,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "workflow_pack": ["dynamodb:UpdateItem"],
     "workflow_complete": [*_STATE_CHANGE, "dynamodb:Query", "dynamodb:BatchWriteItem"],
     "workflow_fail": _STATE_CHANGE,
-    "execution_ended": _STATE_CHANGE,
+    EXECUTION_ENDED_FUNCTION: _STATE_CHANGE,
     "list_users": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_user": _READ,
     "get_account": _READ,
@@ -54,7 +62,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "archive_removed": _STATE_CHANGE,
     "workflow_notify": _STATE_CHANGE,  # and the account's daily e-mail count
     # Invoked by operators (IAM), not over the API: creates accounts, users and keys.
-    "admin": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+    ADMIN_FUNCTION: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
 }
 # Functions that announce downloads: SES e-mail from the configured identity, EventBridge events.
 NOTIFIES = ("workflow_notify",)
@@ -95,7 +103,7 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
         ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
     ],
     # Runs the failure step's code when an execution ended without it.
-    "execution_ended": [
+    EXECUTION_ENDED_FUNCTION: [
         ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"]),
         ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
     ],
@@ -119,7 +127,7 @@ MISSING_IS_404 = ("assets", "archives")
 BUCKET_ACTIONS: dict[str, list[tuple[str, list[str]]]] = {
     "workflow_prepare": [("archives", ["s3:ListBucketMultipartUploads"])],
     "workflow_fail": [("archives", ["s3:ListBucketMultipartUploads"])],
-    "execution_ended": [("archives", ["s3:ListBucketMultipartUploads"])],
+    EXECUTION_ENDED_FUNCTION: [("archives", ["s3:ListBucketMultipartUploads"])],
 }
 
 

@@ -7,7 +7,7 @@ from constructs import Construct
 
 from carton import config
 from carton.routes import DEPLOYED_ROUTES, http_functions
-from carton.schema import ADMIN_FUNCTION, EXECUTION_ENDED_FUNCTION, S3_FEEDS
+from carton.schema import ADMIN_FUNCTION, ADMIN_FUNCTION_OUTPUT, API_URL_OUTPUT, EXECUTION_ENDED_FUNCTION, S3_FEEDS
 from infra.api import Api
 from infra.definition import placeholders
 from infra.functions import Functions
@@ -82,8 +82,8 @@ class CartonStack(cdk.Stack):
             state_machine=workflow.state_machine,
         )
         self._acknowledge_library_constructs()
-        cdk.CfnOutput(self, "ApiUrl", value=api.url)
-        cdk.CfnOutput(self, "AdminFunctionName", value=by_name[ADMIN].function_name)
+        cdk.CfnOutput(self, API_URL_OUTPUT, value=api.url)
+        cdk.CfnOutput(self, ADMIN_FUNCTION_OUTPUT, value=by_name[ADMIN].function_name)
         cdk.CfnOutput(self, "ArchivesBucket", value=storage.archives.bucket_name)
 
     def _acknowledge_library_constructs(self) -> None:

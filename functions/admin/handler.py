@@ -13,7 +13,7 @@ from carton.auth import create_account
 from carton.errors import CartonError
 from carton.http import validation_errors
 from carton.models import CreateAccountRequest
-from carton.observability import entrypoint
+from carton.observability import entrypoint, logger
 from carton.store import Store
 
 ACTIONS = ("create_account",)
@@ -29,6 +29,13 @@ def handle(event: Any, context: Any) -> dict[str, Any]:
         return {"status": 422, "message": "Validation failed", "errors": validation_errors(invalid.errors())}
     except CartonError as error:
         return {"status": int(error.status), "message": error.message, "errors": error.errors}
+    except Exception:  # the operator gets the one error body; the details go to the logs
+        logger.exception("create_account failed")
+        return {
+            "status": 500,
+            "message": "Internal error: nothing was created; see the admin function's logs",
+            "errors": {},
+        }
     return {
         "status": 201,
         "account": admin.account_id,

@@ -22,7 +22,15 @@ from cdk_nag import AwsSolutionsChecks
 
 from carton import config
 from carton.routes import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, DEPLOYED_ROUTES, GATEWAY_ANSWERS, http_functions
-from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION, S3_FEEDS, TABLE_INDEXES, TABLE_KEYS
+from carton.schema import (
+    ADMIN_FUNCTION_OUTPUT,
+    API_URL_OUTPUT,
+    ENDED_BADLY,
+    EXECUTION_ENDED_FUNCTION,
+    S3_FEEDS,
+    TABLE_INDEXES,
+    TABLE_KEYS,
+)
 from infra.api import gateway_cors_headers
 from infra.bundling import LAMBDA_PYTHON
 from infra.definition import placeholders
@@ -299,8 +307,8 @@ def test_admin_is_deployed_but_only_iam_principals_may_invoke_it(synthesized: Sy
     assert admin not in synthesized.permitted_functions(principal=None)
     assert admin not in json.dumps(synthesized.api.to_json()), "no route, no integration"
     outputs = synthesized.stack.to_json()["Outputs"]
-    assert outputs["AdminFunctionName"]["Value"] == {"Ref": admin}
-    assert "ApiUrl" in outputs
+    assert outputs[ADMIN_FUNCTION_OUTPUT]["Value"] == {"Ref": admin}
+    assert API_URL_OUTPUT in outputs
     actions = [a for s in synthesized.policy_statements(ADMIN) for a in s["Action"] if a.startswith("dynamodb:")]
     assert sorted(actions) == sorted(TABLE_ACTIONS[ADMIN]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
 

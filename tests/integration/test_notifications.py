@@ -224,6 +224,9 @@ def test_webhooks_to_private_addresses_are_never_called(carton: Carton, sent: li
         "https://[::ffff:127.0.0.1]/hook",
         "https://169.254.169.254/latest/meta-data",
         "https://no-such-host.invalid/hook",
+        "https://example.com:99999/hook",  # a port out of range
+        "https://a..example/hook",  # an empty DNS label
+        "https://" + "a" * 64 + ".example/hook",  # a label over 63 characters
     ],
 )
 def test_a_webhook_that_could_never_be_called_is_refused_at_create(carton: Carton, url: str) -> None:

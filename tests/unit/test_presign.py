@@ -36,12 +36,15 @@ def test_an_archive_link_is_sigv4_and_names_the_file(region: str) -> None:
     assert f"/{region}/s3/aws4_request" in query["X-Amz-Credential"][0]
     assert "Signature" not in query and "AWSAccessKeyId" not in query
     assert query["X-Amz-Expires"] == ["900"]
+    # The bucket's regional host: the global one redirects new buckets outside us-east-1.
+    assert region == "us-east-1" or urlsplit(url).hostname == f"carton-archives.s3.{region}.amazonaws.com"
     assert query["response-content-disposition"][0].startswith('attachment; filename="Spring _.zip"')
 
 
 def test_an_upload_form_is_sigv4_and_binds_key_type_and_exact_size(region: str) -> None:
     form = presign.upload_form("carton-assets", "uploads/acc/up/clip.mp4", "video/mp4", 1234)
     assert form.fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    assert region == "us-east-1" or urlsplit(form.url).hostname == f"carton-assets.s3.{region}.amazonaws.com"
     assert f"/{region}/s3/aws4_request" in form.fields["x-amz-credential"]
     assert "AWSAccessKeyId" not in form.fields and "signature" not in form.fields
     assert form.fields["key"] == "uploads/acc/up/clip.mp4" and form.fields["Content-Type"] == "video/mp4"

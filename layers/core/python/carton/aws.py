@@ -6,6 +6,7 @@ the local stack points them at its embedded emulator.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +21,23 @@ if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+
 # botocore still presigns S3 with SigV2 in us-east-1, us-west-2, eu-west-1 and others unless
 # asked; buckets created since June 2020 refuse SigV2, and SigV2 leaves headers unsigned.
-# Virtual-hosted addressing is what S3 expects for SigV4 outside us-east-1.
-_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4", s3={"addressing_style": "auto"}))
+# Links name the bucket's regional host (bucket.s3.<region>.amazonaws.com): the global one
+# answers a new bucket outside us-east-1 with a redirect, which breaks a signed GET and a
+# browser's CORS request. A custom endpoint (the local stack's moto) is addressed by path.
+def _s3_config() -> Config:
+    local = bool(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+    return _CONFIG.merge(
+        Config(signature_version="s3v4", s3={"addressing_style": "path"} if local else {"addressing_style": "virtual"})
+    )
 
 
 @cache
 def _client(service: str) -> Any:
-    return boto3.client(service, config=_S3_CONFIG if service == "s3" else _CONFIG)  # type: ignore[call-overload]
+    return boto3.client(service, config=_s3_config() if service == "s3" else _CONFIG)  # type: ignore[call-overload]
 
 
 def s3() -> S3Client:

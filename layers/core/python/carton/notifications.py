@@ -72,11 +72,11 @@ def summary(download: Download, event: str) -> dict[str, Any]:
 _SES_REASONS = {
     "MessageRejected": "SES rejected the message: the sender (mail_from) must be verified, "
     "and in the SES sandbox every recipient too",
-    "MailFromDomainNotVerified": "the sender's domain (mail_from) is not verified in SES",
+    "MailFromDomainNotVerifiedException": "the sender's domain (mail_from) is not verified in SES",
     "AccountSendingPausedException": "sending is paused for this AWS account in SES",
     "ConfigurationSetDoesNotExist": "the SES configuration set does not exist",
-    "Throttling": "SES's sending rate was exceeded",
-    "LimitExceededException": "SES's sending quota was reached",
+    "Throttling": "SES's sending rate or daily quota was exceeded",
+    "ConfigurationSetSendingPausedException": "sending is paused for the SES configuration set",
 }
 
 

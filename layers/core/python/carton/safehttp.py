@@ -67,7 +67,11 @@ def checked_destination(url: str, policy: Policy) -> tuple[str, str, int, IPAddr
     if not host:
         raise UnsafeDestination("the URL has no host")
     scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+        host.encode("idna")  # a name DNS cannot carry (empty or over-long labels)
+    except (ValueError, UnicodeError) as error:
+        raise UnsafeDestination(f"not a valid host and port: {host}") from error
     addresses = resolve(host, port)
     loopback_ok = policy.allow_loopback and all(address.is_loopback for address in addresses)
     if scheme != "https" and not loopback_ok:

@@ -103,3 +103,6 @@ EXECUTION_ENDED_FUNCTION = "execution_ended"
 EXECUTION_ENDED_RETRIES = 8
 # Invoked by operators with lambda:InvokeFunction (IAM), never over the API (`make account`).
 ADMIN_FUNCTION = "admin"
+# Stack outputs `make account` finds a deployed stack's API and admin function by.
+API_URL_OUTPUT = "ApiUrl"
+ADMIN_FUNCTION_OUTPUT = "AdminFunctionName"

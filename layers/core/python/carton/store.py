@@ -232,11 +232,13 @@ _TRANSACTION_BACKOFF_SECONDS = 0.05
 
 
 def _conflicted(error: ClientError) -> bool:
-    """Cancelled only because another transaction held an item (no condition failed)."""
+    """Cancelled only for transient reasons: another transaction held an item, or a hot
+    partition was throttled (no condition failed, nothing was invalid)."""
     if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
         return False
     codes = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
-    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
+    transient = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+    return bool(codes & transient) and codes <= transient | {"None", None}
 
 
 def _dynamo_value(value: Any) -> Any:

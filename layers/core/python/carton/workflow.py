@@ -608,6 +608,9 @@ def execution_ended(detail: dict[str, Any], store: Store) -> dict[str, Any] | No
     except (ValueError, KeyError, TypeError):
         logger.warning("an execution without a download ended", execution=detail.get("executionArn"))
         return None
+    with contextlib.suppress(NotFound):  # a deleted download: fail() below sweeps what it left
+        if store.get_download(account_id, download_id).state not in (DownloadState.PENDING, DownloadState.PACKAGING):
+            return None  # the workflow ended it itself (failed, or complete): nothing to do
     return fail(account_id, download_id, {"Error": f"Execution.{detail['status']}", "Cause": ""}, store)
 
 
