@@ -1,6 +1,6 @@
-"""What EventBridge's rule does on AWS (infra/workflow.py, Workflow.watch_endings): hand
-every packaging execution that ended badly to the watcher function, once, as a "Step
-Functions Execution Status Change" event. moto emits no such events, so this polls."""
+"""What EventBridge's rules do on AWS (infra/workflow.py): hand every packaging execution
+that ended badly to the watcher function, once, as a "Step Functions Execution Status
+Change" event (moto emits no such events, so this polls); and run the sweeper on a timer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION, EXECUTION_ENDED_RETRIES
+from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION, EXECUTION_ENDED_RETRIES, SWEEPER_FUNCTION
 from carton_local.lambdas import ACCOUNT, REGION, FunctionError, LocalFunctions
 
 POLL_SECONDS = 1.0
@@ -76,3 +76,21 @@ class ExecutionWatcher(threading.Thread):
                 self._seen.add(arn)
                 handed += 1
         return handed
+
+
+class SweepTimer(threading.Thread):
+    """The sweeper's schedule (EventBridge's rate rule on AWS): every `every` seconds."""
+
+    def __init__(self, functions: LocalFunctions, every: float, stop: threading.Event) -> None:
+        super().__init__(name="sweeper", daemon=True)
+        self._functions, self._every, self._stop = functions, every, stop
+
+    def run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                outcomes = self._functions.invoke(SWEEPER_FUNCTION, {"source": "aws.events", "detail": {}})
+            except FunctionError as error:
+                print(json.dumps({"sweep": "failed", "error": error.payload.get("errorType")}))
+                continue
+            if any(name not in ("busy", "ended", "gone") for name in outcomes or {}):
+                print(json.dumps({"sweep": outcomes}))

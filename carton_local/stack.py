@@ -24,7 +24,7 @@ from carton.auth import create_account, issue_token, token_hash
 from carton.errors import Conflict, NotFound
 from carton.schema import S3_FEEDS
 from carton.store import Store
-from carton_local.executions import ExecutionWatcher
+from carton_local.executions import ExecutionWatcher, SweepTimer
 from carton_local.gateway import gateway_server
 from carton_local.hardening import harden
 from carton_local.lambdas import REGION, FunctionError, LocalFunctions, invoke_server
@@ -50,6 +50,7 @@ DEFAULT_HOME = ".carton"
 ENDPOINTS_FILE = "endpoints.json"
 # How often the state is saved when something changed (and always at stop).
 SAVE_INTERVAL_SECONDS = 10.0
+SWEEP_INTERVAL_SECONDS = 60.0
 # The error a download gets when a restart finds it unfinished (its workflow did not survive).
 # (A PackagingError's "code: sentence" is what the failure step records as it is.)
 INTERRUPTED = {
@@ -93,6 +94,8 @@ class LocalStack:
     # (home/state, restored at start, saved while it runs); None: nowhere, nothing kept.
     home: Path | None = None
     save_interval: float = SAVE_INTERVAL_SECONDS
+    # How often the sweeper runs (every SWEEP_EVERY_MINUTES on AWS; sooner here, it is cheap).
+    sweep_interval: float = SWEEP_INTERVAL_SECONDS
     # False leaves moto as it is (thread-unsafe, leaking): only to measure what hardening changes.
     harden_emulator: bool = True
     restored: Restored = field(default_factory=Restored)
@@ -170,6 +173,7 @@ class LocalStack:
         for feed in S3_FEEDS:
             QueuePoller(functions, self.resources.queues[feed.name], feed.function, self._stop).start()
         ExecutionWatcher(functions, self.resources.state_machine_arn, self._stop).start()
+        SweepTimer(functions, self.sweep_interval, self._stop).start()
         if self._saver is not None:
             self._saver.start()
         self._serve(gateway)

@@ -12,27 +12,35 @@ import re
 from pathlib import Path
 from typing import Any
 
+from carton.errors import StorageThrottled, StorageUnavailable
 from infra.permissions import DEFAULT_SIZING, SIZING
 
 ASL_FILE = Path(__file__).with_name("workflow.asl.json")
 FAILURE_STATE = "RecordFailure"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
-# Transient faults of the Lambda service itself (Step Functions' "Handle Lambda service
-# exceptions" best practice, plus throttling); our own errors are not retried, since
-# packaging the same bytes again would fail the same way.
+# Faults that pass: of the Lambda service itself (Step Functions' "Handle Lambda service
+# exceptions" best practice, plus throttling), and of S3 and DynamoDB as the steps report
+# them (carton.errors.retried_by_the_workflow). Every step is safe to run again; our own
+# errors are not retried, since packaging the same bytes again would fail the same way.
 TRANSIENT_ERRORS = [
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    StorageThrottled.__name__,
+    StorageUnavailable.__name__,
 ]
+# 2, 4, 8, 16, 32, 60 s at most, each drawn at random below that (full jitter), so that
+# workers throttled together do not come back together.
 RETRY = {
     "ErrorEquals": TRANSIENT_ERRORS,
-    "IntervalSeconds": 1,
-    "MaxAttempts": 3,
+    "IntervalSeconds": 2,
+    "MaxAttempts": 6,
     "BackoffRate": 2.0,
+    "MaxDelaySeconds": 60,
+    "JitterStrategy": "FULL",
 }
 CATCH = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILURE_STATE}
 

@@ -179,7 +179,8 @@ class Functions(Construct):
             acknowledge(
                 policy,
                 f"AwsSolutions-IAM5[Resource::<{logical_id}.Arn>/index/*]",
-                "Lists query every list index of Carton's one table (by account, user, state, type, asset).",
+                "Lists query every list index of Carton's one table (by account, user, state, type, asset); "
+                "the sweeper its activity index.",
             )
         acknowledge(
             policy,

@@ -9,6 +9,7 @@ from carton.schema import (
     DERIVED_PREFIX,
     EXECUTION_ENDED_FUNCTION,
     PLANS_PREFIX,
+    SWEEPER_FUNCTION,
     UPLOADS_PREFIX,
 )
 
@@ -43,6 +44,14 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "workflow_complete": [*_STATE_CHANGE, "dynamodb:Query", "dynamodb:BatchWriteItem"],
     "workflow_fail": _STATE_CHANGE,
     EXECUTION_ENDED_FUNCTION: _STATE_CHANGE,
+    # Reads the activity index; fails, resumes or finishes deleting what it finds there.
+    SWEEPER_FUNCTION: [
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+    ],
     "list_users": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_user": _READ,
     "get_account": _READ,
@@ -67,13 +76,19 @@ TABLE_ACTIONS: dict[str, list[str]] = {
 # Functions that announce downloads: SES e-mail from the configured identity, EventBridge events.
 NOTIFIES = ("workflow_notify",)
 # Functions that query the list indexes (table ARN + /index/*).
-QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads")
+QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads", SWEEPER_FUNCTION)
+
+# What carton.leftovers removes: unfinished uploads, the plan, an archive never completed.
+_REMOVES_LEFTOVERS = [
+    ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload", "s3:DeleteObject"]),
+    ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
+]
 
 # function -> [(bucket, key prefix, actions)]; HeadObject is covered by s3:GetObject,
 # the multipart calls (create, upload part, complete) by s3:PutObject.
 OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "download_file": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
-    "delete_download": [("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload", "s3:DeleteObject"])],
+    "delete_download": _REMOVES_LEFTOVERS,
     # Renditions and conversions are made from originals while the archive is planned;
     # every source is checked (HEAD), the upload opened and the plan written.
     "workflow_prepare": [
@@ -98,15 +113,11 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
         ),
         ("archives", PLANS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
     ],
-    "workflow_fail": [
-        ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"]),
-        ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
-    ],
+    # DeleteObject: an archive a failed `complete` assembled goes with the failure.
+    "workflow_fail": _REMOVES_LEFTOVERS,
     # Runs the failure step's code when an execution ended without it.
-    EXECUTION_ENDED_FUNCTION: [
-        ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload"]),
-        ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
-    ],
+    EXECUTION_ENDED_FUNCTION: _REMOVES_LEFTOVERS,
+    SWEEPER_FUNCTION: _REMOVES_LEFTOVERS,
     "ingest_upload": [
         ("assets", UPLOADS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
         ("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject"]),
@@ -126,8 +137,11 @@ MISSING_IS_404 = ("assets", "archives")
 # and the failure step find the uploads an earlier attempt opened on the archive's key.
 BUCKET_ACTIONS: dict[str, list[tuple[str, list[str]]]] = {
     "workflow_prepare": [("archives", ["s3:ListBucketMultipartUploads"])],
-    "workflow_fail": [("archives", ["s3:ListBucketMultipartUploads"])],
-    EXECUTION_ENDED_FUNCTION: [("archives", ["s3:ListBucketMultipartUploads"])],
+    # carton.leftovers finds uploads an attempt opened but did not live to record.
+    **{
+        name: [("archives", ["s3:ListBucketMultipartUploads"])]
+        for name in ("workflow_fail", EXECUTION_ENDED_FUNCTION, SWEEPER_FUNCTION, "delete_download")
+    },
 }
 
 
@@ -144,6 +158,7 @@ def listed_prefixes(name: str) -> dict[str, list[str]]:
 WORKFLOW_ACTIONS: dict[str, list[str]] = {
     "create_download": ["states:StartExecution"],
     "delete_download": ["states:StopExecution"],
+    SWEEPER_FUNCTION: ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"],
 }
 
 # Memory (MB) and timeout (s) where the default (256 MB, 29 s: API Gateway's limit) won't do.
@@ -158,5 +173,7 @@ SIZING: dict[str, tuple[int, int]] = {
     # URL imports hold up to 100 MB in memory.
     "import_asset": (1024, 29),
     "archive_removed": (256, 60),
+    # One pass over every download that should have moved on (a handful, normally).
+    SWEEPER_FUNCTION: (512, 300),
 }
 DEFAULT_SIZING = (256, 29)

@@ -7,7 +7,14 @@ from constructs import Construct
 
 from carton import config
 from carton.routes import DEPLOYED_ROUTES, http_functions
-from carton.schema import ADMIN_FUNCTION, ADMIN_FUNCTION_OUTPUT, API_URL_OUTPUT, EXECUTION_ENDED_FUNCTION, S3_FEEDS
+from carton.schema import (
+    ADMIN_FUNCTION,
+    ADMIN_FUNCTION_OUTPUT,
+    API_URL_OUTPUT,
+    EXECUTION_ENDED_FUNCTION,
+    S3_FEEDS,
+    SWEEPER_FUNCTION,
+)
 from infra.api import Api
 from infra.definition import placeholders
 from infra.functions import Functions
@@ -24,13 +31,15 @@ ADMIN = ADMIN_FUNCTION
 
 
 def deployed_functions() -> list[str]:
-    """Every function deployed, each once: the authorizer, the API's, the workflow's steps
-    and its watcher of ended executions, the S3 feeds' and the operators' admin function."""
+    """Every function deployed, each once: the authorizer, the API's, the workflow's steps,
+    its watcher of ended executions and its sweeper, the S3 feeds' and the operators' admin
+    function."""
     names = [
         AUTHORIZER,
         *http_functions(DEPLOYED_ROUTES),
         *placeholders(),
         EXECUTION_ENDED_FUNCTION,
+        SWEEPER_FUNCTION,
         *(feed.function for feed in S3_FEEDS),
         ADMIN,
     ]
@@ -63,6 +72,7 @@ class CartonStack(cdk.Stack):
             pack_concurrency=settings.pack_concurrency,
         )
         workflow.watch_endings(by_name[EXECUTION_ENDED_FUNCTION])
+        workflow.sweep_with(by_name[SWEEPER_FUNCTION])
         for name, actions in WORKFLOW_ACTIONS.items():
             workflow.grant(by_name[name], actions)
             by_name[name].add_environment(config.ENV_STATE_MACHINE, workflow.state_machine.state_machine_arn)

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from carton.schema import ENDED_BADLY, EXECUTION_ENDED_RETRIES
+from carton.schema import ENDED_BADLY, EXECUTION_ENDED_RETRIES, SWEEP_EVERY_MINUTES
 from infra.definition import definition_template, placeholders, with_concurrency
 from infra.nag import acknowledge
 from infra.observability import log_group
@@ -65,6 +65,17 @@ class Workflow(Construct):
             ),
         )
         rule.add_target(targets.LambdaFunction(function, retry_attempts=EXECUTION_ENDED_RETRIES))
+
+    def sweep_with(self, function: lambda_.Function) -> None:
+        """Run the sweeper (carton.sweeper) on a schedule: downloads that did not end as
+        they should are resumed, failed or deleted."""
+        rule = events.Rule(
+            self,
+            "Sweep",
+            description="Carton: finish downloads that did not end as they should",
+            schedule=events.Schedule.rate(cdk.Duration.minutes(SWEEP_EVERY_MINUTES)),
+        )
+        rule.add_target(targets.LambdaFunction(function, retry_attempts=2))
 
     def grant(self, function: lambda_.Function, actions: list[str]) -> None:
         """Start (on the state machine) or stop (on its executions) packaging runs."""

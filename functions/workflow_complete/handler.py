@@ -3,6 +3,7 @@
 from typing import Any
 
 from carton import workflow
+from carton.errors import retried_by_the_workflow
 from carton.observability import entrypoint
 from carton.store import Store
 
@@ -11,4 +12,4 @@ def complete(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return workflow.complete(event["account_id"], event["download_id"], Store())
 
 
-lambda_handler = entrypoint(complete)
+lambda_handler = entrypoint(retried_by_the_workflow(complete))

@@ -3,6 +3,7 @@
 from typing import Any
 
 from carton import workflow
+from carton.errors import retried_by_the_workflow
 from carton.observability import entrypoint
 from carton.store import Store
 
@@ -11,4 +12,4 @@ def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return workflow.fail(event["account_id"], event["download_id"], event.get("error") or {}, Store())
 
 
-lambda_handler = entrypoint(fail)
+lambda_handler = entrypoint(retried_by_the_workflow(fail))

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from carton.errors import retried_by_the_workflow
 from carton.notifications import notify
 from carton.observability import entrypoint
 from carton.store import Store
@@ -11,4 +12,4 @@ def announce(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return notify(event["account_id"], event["download_id"], event["event"], Store())
 
 
-lambda_handler = entrypoint(announce)
+lambda_handler = entrypoint(retried_by_the_workflow(announce))

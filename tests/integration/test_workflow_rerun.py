@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from carton import aws
+from carton.leftovers import archive_key_of
 from carton.models import DownloadState, TargetState
 from carton.packaging import decode, encode
 from carton.schema import plan_key
 from carton.store import Store
-from carton.workflow import archive_key_of
 from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton
 from tests.integration.test_workflow import archive_of, new_download, run_workflow, step

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from carton import assembly
 from carton.archive import Member, plan_archive
 from carton.assembly import MAX_PARTS, Copy, Literal, Part, Source, Span, assemble, crc32_combine
-from carton.packaging import PlanDocument, StorageThrottled, pack_parts
+from carton.errors import StorageThrottled
+from carton.packaging import PlanDocument, pack_parts
 
 STAMP = datetime(2026, 11, 23, tzinfo=UTC)
 

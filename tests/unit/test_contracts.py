@@ -41,8 +41,8 @@ def test_every_task_is_retried_and_caught_except_the_failure_recorder() -> None:
     pack = states["Pack"]
     assert pack["Type"] == "Map" and pack["Catch"] == [CATCH]
     worker = pack["ItemProcessor"]["States"]["PackParts"]
-    assert worker["Retry"][0]["ErrorEquals"] == ["StorageThrottled", "StorageUnavailable"]
     assert worker["Retry"][-1] == RETRY
+    assert {"StorageThrottled", "StorageUnavailable"} <= set(RETRY["ErrorEquals"])
     assert "Catch" not in worker, "a Catch inside the map could not reach RecordFailure"
     assert json.loads(with_concurrency(definition_template(), 3))["States"]["Pack"]["MaxConcurrency"] == 3
     for name in ("NotifyCompleted", "NotifyFailed"):

@@ -1,17 +1,20 @@
-"""How a worker names what S3 refused: missing (404), changed (412), forbidden (403)."""
+"""How a worker names what S3 refused — missing (404), changed (412), forbidden (403) — and
+which faults the workflow retries a step on."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ResponseStreamingError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, ResponseStreamingError
 from botocore.stub import Stubber
 
 from carton.assembly import Copy, Literal, Part, Source, Span
-from carton.errors import PackagingError
-from carton.packaging import PlanDocument, StorageThrottled, StorageUnavailable, pack_parts
+from carton.errors import PackagingError, StorageThrottled, StorageUnavailable, retried_by_the_workflow
+from carton.packaging import PlanDocument, pack_parts
 from carton.workflow import _error_from
 from infra.definition import definition_template
 
@@ -114,7 +117,60 @@ def test_a_connection_reset_mid_read_is_retried_by_the_workflow_not_a_failure() 
             pack_parts(s3, document(GLUE), 1, 1, "assets", "archives")
 
 
-def test_the_worker_retries_cover_throttling_and_lost_connections() -> None:
-    worker = json.loads(definition_template())["States"]["Pack"]["ItemProcessor"]["States"]["PackParts"]
-    names = {type(StorageThrottled()).__name__, type(StorageUnavailable()).__name__}
-    assert names <= set(worker["Retry"][0]["ErrorEquals"])
+def _tasks(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            yield name, state
+        if "ItemProcessor" in state:
+            yield from _tasks(state["ItemProcessor"]["States"])
+
+
+def test_every_step_is_retried_on_throttling_and_lost_connections_with_jitter() -> None:
+    names = {StorageThrottled.__name__, StorageUnavailable.__name__}
+    for name, task in _tasks(json.loads(definition_template())["States"]):
+        covering = [r for r in task["Retry"] if names <= set(r["ErrorEquals"]) or r["ErrorEquals"] == ["States.ALL"]]
+        assert covering, f"{name} does not retry transient storage faults"
+        if covering[0]["ErrorEquals"] != ["States.ALL"]:
+            assert covering[0]["JitterStrategy"] == "FULL" and covering[0]["MaxAttempts"] >= 3
+
+
+def _client_error(code: str, status: int, reasons: list[str] | None = None) -> ClientError:
+    response: dict[str, Any] = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    if reasons is not None:
+        response["CancellationReasons"] = [{"Code": reason} for reason in reasons]
+    return ClientError(response, "Op")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "retried_as"),
+    [
+        (_client_error("TransactionCanceledException", 400, ["None", "TransactionConflict"]), StorageThrottled),
+        (_client_error("ProvisionedThroughputExceededException", 400), StorageThrottled),
+        (_client_error("ThrottlingException", 400), StorageThrottled),
+        (_client_error("SlowDown", 503), StorageThrottled),
+        (_client_error("InternalServerError", 500), StorageUnavailable),
+        (_client_error("InternalError", 500), StorageUnavailable),
+        (_client_error("", 502), StorageUnavailable),
+        (EndpointConnectionError(endpoint_url="https://dynamodb.us-east-1.amazonaws.com"), StorageUnavailable),
+        (ReadTimeoutError(endpoint_url="https://s3.amazonaws.com"), StorageUnavailable),
+        # Not transient: a failed condition, a bad request, access denied, our own errors.
+        (_client_error("TransactionCanceledException", 400, ["ConditionalCheckFailed", "None"]), None),
+        (_client_error("ConditionalCheckFailedException", 400), None),
+        (_client_error("ValidationException", 400), None),
+        (_client_error("AccessDenied", 403), None),
+        (ValueError("a bug"), None),
+    ],
+)
+def test_a_step_turns_only_transient_faults_into_the_errors_the_workflow_retries(
+    error: Exception, retried_as: type[Exception] | None
+) -> None:
+    def step() -> None:
+        raise error
+
+    wrapped = retried_by_the_workflow(step)
+    with pytest.raises(retried_as or type(error)) as raised:
+        wrapped()
+    if retried_as is not None:
+        assert raised.value.__cause__ is error
+    else:
+        assert raised.value is error

@@ -23,7 +23,8 @@ from carton import aws, presign
 from carton.accounts import refused_recipients
 from carton.archive import safe_entry_name
 from carton.config import settings
-from carton.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed
+from carton.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed, error_code
+from carton.leftovers import archive_key_of, remove_leftovers
 from carton.models import (
     CreateDownloadRequest,
     Download,
@@ -39,11 +40,10 @@ from carton.models import (
 )
 from carton.routes import API_PREFIX
 from carton.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
-from carton.schema import TABLE_KEYS, plan_key
+from carton.schema import TABLE_KEYS
 from carton.store import Store
 
 _LISTED_UNKNOWN_IDS = 20
-_DELETE_ATTEMPTS = 3
 
 
 def zip_filename_for(requested: str | None, name: str | None, download_id: str) -> str:
@@ -214,35 +214,34 @@ def target_representation(target: Target, download_url: str) -> TargetOut:
 
 
 def delete_download(principal: Principal, download_id: str, store: Store) -> None:
-    """Stop its workflow, forget it, and remove its archive and any unfinished upload."""
-    for attempt in range(_DELETE_ATTEMPTS):
-        download = readable_download(principal, download_id, store)
-        if download.state in (DownloadState.PENDING, DownloadState.PACKAGING):
-            _stop_workflow(download_id)
-        try:
-            store.delete_download(download)
-            break
-        except Conflict:
-            if attempt == _DELETE_ATTEMPTS - 1:
-                raise  # the workflow kept moving it; the client may try again
-    s3, bucket = aws.s3(), settings().archives_bucket
-    if download.upload_id and download.archive_key:
-        with contextlib.suppress(ClientError):  # already completed or aborted
-            s3.abort_multipart_upload(Bucket=bucket, Key=download.archive_key, UploadId=download.upload_id)
-    # A workflow step still running when the record went cleans up what it makes after
-    # this (it finds the download gone); what exists now goes now.
-    s3.delete_object(Bucket=bucket, Key=plan_key(download.account_id, download.download_id))
-    if download.archive_key:
-        s3.delete_object(Bucket=bucket, Key=download.archive_key)
+    """Mark the download as being deleted (no workflow step changes it after that), then
+    remove everything it has, the record last; a DELETE interrupted anywhere is finished
+    by the client's retry or by the sweeper."""
+    finish_delete(store.mark_deleting(readable_download(principal, download_id, store)), store)
 
 
-def _stop_workflow(download_id: str) -> None:
+def finish_delete(download: Download, store: Store) -> None:
+    """Stop the workflow, abort the upload, remove plan, archive and targets, then the
+    record. Each part may run again: what is gone already stays gone."""
+    if download.state in (DownloadState.PENDING, DownloadState.PACKAGING):
+        stop_workflow(download.download_id)
+    archive_key = archive_key_of(download)
+    remove_leftovers(
+        download.account_id,
+        download.download_id,
+        upload=(archive_key, download.upload_id) if download.upload_id else None,
+        archive_key=archive_key,
+    )
+    with contextlib.suppress(NotFound):  # a concurrent DELETE finished first
+        store.delete_download(download)
+
+
+def stop_workflow(download_id: str, error: str = "DownloadDeleted", cause: str = "deleted by the client") -> None:
+    """Stop the download's execution, if it runs (one that ended or never started is fine)."""
     try:
-        aws.stepfunctions().stop_execution(
-            executionArn=execution_arn(download_id), error="DownloadDeleted", cause="deleted by the client"
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in ("ExecutionDoesNotExist", "ValidationException"):
+        aws.stepfunctions().stop_execution(executionArn=execution_arn(download_id), error=error, cause=cause)
+    except ClientError as error_:
+        if error_code(error_) not in ("ExecutionDoesNotExist", "ValidationException"):
             raise
 
 

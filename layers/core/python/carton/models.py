@@ -438,6 +438,9 @@ class Download(BaseModel):
     notified: list[str] = Field(default_factory=list)
     # The latest outcome per channel ("email", "webhook", "event").
     notifications: dict[str, NotificationStatus] = Field(default_factory=dict)
+    # Set by DELETE before it removes anything: from then on no step changes the download,
+    # and a DELETE retried (or the sweeper) finishes what an interrupted one began.
+    deleting_since: datetime | None = None
 
     @property
     def complete(self) -> bool:

@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from carton.assembly import Assembly, Copy, Literal, Part, Source, Span
-from carton.errors import PackagingError
+from carton.errors import PackagingError, StorageUnavailable, as_transient, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_THROTTLED = ("SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "InternalError")
 # A HEAD has no body, so its errors carry only the status code.
 MISSING = ("NoSuchKey", "404", "NotFound")
 FORBIDDEN = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
@@ -34,10 +33,6 @@ SOURCE_FORBIDDEN = (
 ARCHIVE_FORBIDDEN = "Carton may not write its archives bucket (s3:PutObject); check the deployment's permissions"
 
 
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
 def source_forbidden(what: str) -> PackagingError:
     """S3 refused to let Carton read a source: a configuration error, never "missing".
 
@@ -45,16 +40,6 @@ def source_forbidden(what: str) -> PackagingError:
     deployment grants it so that a missing source reads 404, and a 403 means exactly this.
     """
     return PackagingError("source_forbidden", f"{what}: {SOURCE_FORBIDDEN}")
-
-
-class StorageThrottled(Exception):
-    """S3 asked us to slow down: the workflow retries the worker with backoff."""
-
-
-class StorageUnavailable(Exception):
-    """The connection to S3 failed after the SDK's own retries, or mid-body (a reset while
-    reading a range, which the SDK cannot retry): the workflow retries the worker, which
-    uploads its parts again (an UploadPart of the same number replaces the part)."""
 
 
 @dataclass(frozen=True)
@@ -146,8 +131,8 @@ def _storage_error(error: ClientError, what: str, *, reading: bool = True) -> Ex
         )
     if code == "NoSuchUpload":
         return PackagingError("upload_gone", "the archive's upload was aborted (the download was deleted?)")
-    if code in _THROTTLED:
-        return StorageThrottled(f"{what}: {code}")
+    if (transient := as_transient(error)) is not None:
+        return type(transient)(f"{what}: {code}")
     return error
 
 

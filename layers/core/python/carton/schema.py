@@ -33,6 +33,10 @@ BY_USER_STATE_INDEX = Index(name="by_user_state", keys=KeySchema("g_user_state",
 BY_TYPE_INDEX = Index(name="by_type", keys=KeySchema("g_type", LIST_SORT_KEY))
 # On target items: the downloads that contain an asset.
 BY_ASSET_INDEX = Index(name="by_asset", keys=KeySchema("g_asset", LIST_SORT_KEY))
+# Sparse, across accounts: downloads not yet ended (pending, packaging) or being deleted,
+# in a few shards, by when they last changed. The sweeper reads it, nothing else does.
+BY_ACTIVITY_INDEX = Index(name="by_activity", keys=KeySchema("g_active", "updated_at"))
+ACTIVITY_SHARDS = 8
 TABLE_INDEXES: tuple[Index, ...] = (
     BY_ACCOUNT_INDEX,
     BY_USER_INDEX,
@@ -40,6 +44,7 @@ TABLE_INDEXES: tuple[Index, ...] = (
     BY_USER_STATE_INDEX,
     BY_TYPE_INDEX,
     BY_ASSET_INDEX,
+    BY_ACTIVITY_INDEX,
 )
 
 # Objects that clients upload land here and are ingested as assets.
@@ -59,6 +64,15 @@ def plan_key(account_id: str, download_id: str) -> str:
 
 # Finished archives; their removal (lifecycle or DELETE) marks downloads expired.
 ARCHIVES_PREFIX = "archives/"
+
+
+def archive_prefix(account_id: str, download_id: str) -> str:
+    """Every key a download's archive (and its unfinished uploads) may have starts with this."""
+    return f"{ARCHIVES_PREFIX}{account_id}/{download_id}/"
+
+
+def archive_key(account_id: str, download_id: str, filename: str) -> str:
+    return archive_prefix(account_id, download_id) + filename
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,13 @@ ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 EXECUTION_ENDED_FUNCTION = "execution_ended"
 # How often a failed hand-over to it is retried (EventBridge's target retries; the watcher's).
 EXECUTION_ENDED_RETRIES = 8
+# Finds downloads that did not end as they should (see carton.sweeper), on a schedule.
+SWEEPER_FUNCTION = "sweep_downloads"
+SWEEP_EVERY_MINUTES = 5
+# A packaging download whose record has not changed for this long while its execution
+# still runs is stalled: longer than any step may take, its retries included
+# (tests/infra/test_definition.py derives that bound from the workflow definition).
+STALLED_AFTER_SECONDS = 3600
 # Invoked by operators with lambda:InvokeFunction (IAM), never over the API (`make account`).
 ADMIN_FUNCTION = "admin"
 # Stack outputs `make account` finds a deployed stack's API and admin function by.

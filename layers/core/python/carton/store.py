@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from carton import aws
 from carton.config import settings
-from carton.errors import Conflict, NotFound
+from carton.errors import Conflict, NotFound, transaction_conflicted
 from carton.media import media_group
 from carton.models import (
     Account,
@@ -41,7 +41,9 @@ from carton.models import (
     utcnow,
 )
 from carton.schema import (
+    ACTIVITY_SHARDS,
     BY_ACCOUNT_INDEX,
+    BY_ACTIVITY_INDEX,
     BY_ASSET_INDEX,
     BY_STATE_INDEX,
     BY_TYPE_INDEX,
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 PK, SK = TABLE_KEYS.partition_key, TABLE_KEYS.sort_key
+# Index keys that are not record fields (the activity index sorts by the record's updated_at).
 _KEY_ATTRIBUTES = {PK, SK, LIST_SORT_KEY} | {index.keys.partition_key for index in TABLE_INDEXES}
 _BATCH_GET_LIMIT = 100
 
@@ -136,13 +139,32 @@ def _download_index_keys(download: Download, state: DownloadState) -> dict[str, 
     }
 
 
+ACTIVE_STATES = (DownloadState.PENDING, DownloadState.PACKAGING)
+ACTIVITY_KEY = BY_ACTIVITY_INDEX.keys.partition_key
+
+
+def activity_partition(shard: int) -> str:
+    return f"ACTIVE#{shard}"
+
+
+def _activity(download: Download, state: DownloadState) -> str | None:
+    """The download's partition of the activity index while the sweeper must watch it:
+    not yet ended, or being deleted; None once it needs no watching."""
+    if state in ACTIVE_STATES or download.deleting_since is not None:
+        return activity_partition(zlib.crc32(download.download_id.encode()) % ACTIVITY_SHARDS)
+    return None
+
+
 def download_item(download: Download) -> dict[str, Any]:
     """A download as stored: its fields, its key and its list-index keys."""
-    return _item(
+    item = _item(
         download,
         **download_key(download.account_id, download.download_id),
         **_download_index_keys(download, download.state),
     )
+    if (active := _activity(download, download.state)) is not None:
+        item[ACTIVITY_KEY] = active
+    return item
 
 
 def assets_partition(index: Index, account_id: str, value: str = "") -> str:
@@ -227,18 +249,12 @@ def _failed_condition(error: ClientError) -> bool:
     )
 
 
+# Set by DELETE (Download.deleting_since); stored as NULL, or absent on older records, until then.
+_DELETING = "deleting_since"
+_NOT_DELETING = "(attribute_not_exists(#deleting) OR attribute_type(#deleting, :null))"
+
 _TRANSACTION_ATTEMPTS = 6
 _TRANSACTION_BACKOFF_SECONDS = 0.05
-
-
-def _conflicted(error: ClientError) -> bool:
-    """Cancelled only for transient reasons: another transaction held an item, or a hot
-    partition was throttled (no condition failed, nothing was invalid)."""
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return False
-    codes = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
-    transient = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-    return bool(codes & transient) and codes <= transient | {"None", None}
 
 
 def _dynamo_value(value: Any) -> Any:
@@ -367,7 +383,7 @@ class Store:
                 self.client.transact_write_items(TransactItems=list(items))
                 return
             except ClientError as error:
-                if not _conflicted(error) or attempt == _TRANSACTION_ATTEMPTS - 1:
+                if not transaction_conflicted(error) or attempt == _TRANSACTION_ATTEMPTS - 1:
                     raise
                 time.sleep(random.uniform(0, _TRANSACTION_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 (jitter)
 
@@ -629,7 +645,12 @@ class Store:
         updated = current.model_copy(update={"updated_at": utcnow(), **changes, "state": state})
         fields = {**changes, "updated_at": updated.updated_at, "state": state}
         fields.update(_download_index_keys(updated, state))
-        names, values, expression, condition = self._update_parts([current.state], fields)
+        active = _activity(updated, state)
+        if active is not None:
+            fields[ACTIVITY_KEY] = active
+        names, values, expression, condition = self._update_parts(
+            [current.state], fields, remove=[ACTIVITY_KEY] if active is None else []
+        )
         deltas = dict.fromkeys(counters_of(current, current.state), -1)
         for name in counters_of(updated, state):
             deltas[name] = deltas.get(name, 0) + 1
@@ -659,14 +680,25 @@ class Store:
 
     @staticmethod
     def _update_parts(
-        allowed: Sequence[DownloadState], fields: dict[str, Any]
+        allowed: Sequence[DownloadState], fields: dict[str, Any], remove: Sequence[str] = ()
     ) -> tuple[dict[str, str], dict[str, Any], str, str]:
+        """SET `fields` (REMOVE `remove`) while the download is in an `allowed` state and
+        no DELETE has begun on it."""
         names = {f"#f{i}": field for i, field in enumerate(fields)}
+        names.update({f"#r{i}": field for i, field in enumerate(remove)})
         names["#state"] = "state"
         values: dict[str, Any] = {f":v{i}": _dynamo_value(value) for i, value in enumerate(fields.values())}
         values.update({f":s{i}": state.value for i, state in enumerate(allowed)})
         expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-        condition = f"attribute_exists({PK}) AND #state IN (" + ", ".join(f":s{i}" for i in range(len(allowed))) + ")"
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        condition = (
+            f"attribute_exists({PK}) AND #state IN ("
+            + ", ".join(f":s{i}" for i in range(len(allowed)))
+            + f") AND {_NOT_DELETING}"
+        )
+        names["#deleting"] = _DELETING
+        values[":null"] = "NULL"
         return names, values, expression, condition
 
     @staticmethod
@@ -680,13 +712,14 @@ class Store:
             self.table.update_item(
                 Key=download_key(account_id, download_id),
                 UpdateExpression="ADD progress.files_done :files, progress.bytes_done :bytes SET updated_at = :now",
-                ConditionExpression="#state = :packaging",
-                ExpressionAttributeNames={"#state": "state"},
+                ConditionExpression=f"#state = :packaging AND {_NOT_DELETING}",
+                ExpressionAttributeNames={"#state": "state", "#deleting": _DELETING},
                 ExpressionAttributeValues={
                     ":files": files,
                     ":bytes": size,
                     ":now": utcnow().isoformat(),
                     ":packaging": DownloadState.PACKAGING.value,
+                    ":null": "NULL",
                 },
             )
         except ClientError as error:
@@ -703,8 +736,54 @@ class Store:
             error=error,
         )
 
+    def mark_deleting(self, download: Download) -> Download:
+        """The first thing DELETE does: from now on no workflow step changes the download
+        (every update is conditional on this mark's absence) and the sweeper watches it, so
+        a DELETE interrupted halfway is finished by a retry or by the sweeper."""
+        if download.deleting_since is not None:
+            return download
+        marked = download.model_copy(update={"deleting_since": utcnow(), "updated_at": utcnow()})
+        active = _activity(marked, marked.state)
+        try:
+            self.table.update_item(
+                Key=download_key(download.account_id, download.download_id),
+                UpdateExpression="SET #deleting = :since, updated_at = :now, #active = :active",
+                ConditionExpression=f"attribute_exists({PK}) AND {_NOT_DELETING}",
+                ExpressionAttributeNames={"#deleting": _DELETING, "#active": ACTIVITY_KEY},
+                ExpressionAttributeValues={
+                    ":since": _dynamo_value(marked.deleting_since),
+                    ":now": _dynamo_value(marked.updated_at),
+                    ":active": active,
+                    ":null": "NULL",
+                },
+            )
+        except ClientError as error:
+            if _failed_condition(error):  # marked meanwhile (a concurrent DELETE), or gone
+                return self.get_download(download.account_id, download.download_id)
+            raise
+        return marked
+
+    def active_downloads(self, shard: int, changed_before: datetime) -> Iterator[tuple[str, str]]:
+        """(account, download) of every download in this shard of the activity index that
+        has not changed since `changed_before` (the index is eventually consistent: callers
+        read the record again before acting)."""
+        query: dict[str, Any] = {
+            "IndexName": BY_ACTIVITY_INDEX.name,
+            "KeyConditionExpression": Key(ACTIVITY_KEY).eq(activity_partition(shard))
+            & Key(BY_ACTIVITY_INDEX.keys.sort_key).lt(changed_before.isoformat()),
+            "ProjectionExpression": "account_id, download_id",
+        }
+        while True:
+            response = self.table.query(**query)
+            for item in response["Items"]:
+                yield str(item["account_id"]), str(item["download_id"])
+            if "LastEvaluatedKey" not in response:
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def delete_download(self, download: Download) -> None:
         """Remove the download, its targets and its share of the counters."""
+        self._delete_targets(download.account_id, download.download_id)
         try:
             self._transact(
                 [
@@ -732,7 +811,6 @@ class Store:
                     {"state": ["changed concurrently"]},
                 ) from error
             raise
-        self._delete_targets(download.account_id, download.download_id)
 
     def counters(self, account_id: str) -> dict[str, int]:
         """The account's counters, summed over their shards (one consistent BatchGet)."""

@@ -24,7 +24,8 @@ from carton import aws
 from carton.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
 from carton.assembly import Source, assemble
 from carton.config import settings
-from carton.errors import Conflict, NotFound, PackagingError
+from carton.errors import Conflict, NotFound, PackagingError, error_code
+from carton.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
 from carton.media import media_group
 from carton.models import (
     Asset,
@@ -47,12 +48,11 @@ from carton.packaging import (
     decode,
     document_of,
     encode,
-    error_code,
     pack_parts,
     source_forbidden,
 )
 from carton.renditions import CannotDerive, derived_for
-from carton.schema import ARCHIVES_PREFIX, ENDED_BADLY, plan_key
+from carton.schema import ARCHIVES_PREFIX, ENDED_BADLY, STALLED_AFTER_SECONDS, plan_key
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
@@ -198,10 +198,6 @@ def first_entry_small(packed: list[Target]) -> list[Target]:
     return packed
 
 
-def archive_key_of(download: Download) -> str:
-    return f"{ARCHIVES_PREFIX}{download.account_id}/{download.download_id}/{download.zip_filename}"
-
-
 def _unreadable(targets: list[Target]) -> dict[str, str]:
     """Sources that are gone or changed since ingest, by asset id, with the reason.
 
@@ -250,23 +246,7 @@ def _deriver(store: Store) -> Derive:
 
 def _open_uploads(bucket: str, key: str) -> list[str]:
     """Every unfinished multipart upload of `key` (s3:ListBucketMultipartUploads)."""
-    return [upload_id for found, upload_id in _open_uploads_under(bucket, key) if found == key]
-
-
-def _open_uploads_under(bucket: str, prefix: str) -> list[tuple[str, str]]:
-    """(key, upload id) of every unfinished multipart upload under `prefix`."""
-    found: list[tuple[str, str]] = []
-    for page in aws.s3().get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
-        found.extend((upload["Key"], upload["UploadId"]) for upload in page.get("Uploads", []))
-    return found
-
-
-def _abort(bucket: str, key: str, upload_id: str) -> None:
-    try:
-        aws.s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-    except ClientError as error:
-        if error_code(error) != "NoSuchUpload":  # aborted or completed already
-            raise
+    return [upload_id for found, upload_id in open_uploads_under(bucket, key) if found == key]
 
 
 def _abort_earlier_attempt(download: Download, store: Store) -> None:
@@ -284,9 +264,9 @@ def _abort_earlier_attempt(download: Download, store: Store) -> None:
             ) from error
         raise
     if download.upload_id:
-        _abort(bucket, download.archive_key or key, download.upload_id)
+        abort(bucket, download.archive_key or key, download.upload_id)
     for upload_id in open_uploads:
-        _abort(bucket, key, upload_id)
+        abort(bucket, key, upload_id)
     if download.upload_id:
         store.update_download(
             download.account_id, download.download_id, expect=[DownloadState.PACKAGING], upload_id=None
@@ -530,6 +510,15 @@ _FAILURES: dict[str, tuple[str, str]] = {
     "Execution.FAILED": ("internal_error", "packaging failed inside Carton; the operators have the details"),
     "Execution.TIMED_OUT": ("timeout", "packaging ran out of time; creating the download again usually works"),
     "Execution.ABORTED": ("interrupted", "packaging was stopped before it finished; create the download again"),
+    # An execution that succeeded without completing its download (its last update was lost).
+    "Execution.SUCCEEDED": ("internal_error", "packaging failed inside Carton; the operators have the details"),
+    # Found by the sweeper (carton.sweeper).
+    "Sweeper.Stalled": (
+        "stalled",
+        f"packaging made no progress for {STALLED_AFTER_SECONDS // 60} minutes and was stopped; "
+        "create the download again",
+    ),
+    "Sweeper.Lost": ("interrupted", "packaging lost track of this download; create the download again"),
     "StorageUnavailable": ("storage_unavailable", "S3 could not be reached for too long; try again in a few minutes"),
     "StorageThrottled": (
         "storage_busy",
@@ -560,30 +549,24 @@ def _error_from(failure: dict[str, Any]) -> DownloadError:
 
 
 def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Store) -> dict[str, Any]:
-    """Abort any unfinished upload and record the failure on the download."""
+    """Record the failure on the download and remove what packaging left: the upload
+    (recorded or not), the plan, and an archive that a failed `complete` assembled."""
     error = _error_from(failure)
     try:
         download = store.get_download(account_id, download_id)
     except NotFound:
         # Deleted while packaging: a step that ran on after DELETE may have opened an upload
         # or written the plan since; neither may outlive the download.
-        bucket = settings().archives_bucket
-        with contextlib.suppress(ClientError):
-            for key, upload_id in _open_uploads_under(bucket, f"{ARCHIVES_PREFIX}{account_id}/{download_id}/"):
-                _abort(bucket, key, upload_id)
-        aws.s3().delete_object(Bucket=bucket, Key=plan_key(account_id, download_id))
+        remove_leftovers(account_id, download_id)
         return {"account_id": account_id, "download_id": download_id, "state": "gone"}
-    bucket, key = settings().archives_bucket, download.archive_key or archive_key_of(download)
-    if download.upload_id:
-        _abort(bucket, key, download.upload_id)
-    if download.state in (DownloadState.PENDING, DownloadState.PACKAGING):
-        # An attempt of prepare that timed out right after opening its upload never recorded it.
-        try:
-            for upload_id in _open_uploads(bucket, key):
-                _abort(bucket, key, upload_id)
-        except ClientError as client_error:  # recording the failure matters more
-            logger.warning("could not list unfinished uploads", key=key, error=str(client_error))
-    aws.s3().delete_object(Bucket=settings().archives_bucket, Key=plan_key(account_id, download_id))
+    unfinished = download.state in (DownloadState.PENDING, DownloadState.PACKAGING)
+    key = archive_key_of(download)
+    remove_leftovers(
+        account_id,
+        download_id,
+        upload=(key, download.upload_id) if download.upload_id else None,
+        archive_key=key if unfinished else None,
+    )
     with contextlib.suppress(Conflict):  # deleted or finished meanwhile: nothing left to mark
         store.fail_download(account_id, download_id, error)
     return {
