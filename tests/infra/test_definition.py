@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from carton.schema import STALLED_AFTER_SECONDS
 from infra.definition import ASL_FILE, RETRY, TRANSIENT_ERRORS, placeholders, render, task_function
 from infra.permissions import DEFAULT_SIZING, SIZING
 
@@ -77,3 +78,21 @@ def test_no_task_declares_its_own_timeout_in_the_asl_file() -> None:
     for name, state in tasks(raw["States"]).items():
         assert "TimeoutSeconds" not in state, f"{name}: timeouts live in infra/permissions.py SIZING"
         assert task_function(state) in placeholders()
+
+
+def test_the_sweeper_calls_a_download_stalled_only_after_any_step_could_have_finished() -> None:
+    """Prepare (until it records its plan), a pack worker (until it adds its progress) and
+    complete change nothing while they run. The sweeper's stall threshold must outlast the
+    worst case of each — every timeout retry running out its timeout, plus the longest waits
+    of the transient-fault retrier — or it would stop a download that is still working."""
+    transient_waits = sum(
+        min(RETRY["IntervalSeconds"] * RETRY["BackoffRate"] ** attempt, RETRY["MaxDelaySeconds"])
+        for attempt in range(RETRY["MaxAttempts"])
+    )
+    for name, state in tasks(rendered()["States"]).items():
+        if name not in RERUN_ON_TIMEOUT:
+            continue
+        (on_timeout,) = [r for r in state["Retry"] if "States.Timeout" in r["ErrorEquals"]]
+        runs = 1 + on_timeout["MaxAttempts"]
+        worst = runs * state["TimeoutSeconds"] + on_timeout["IntervalSeconds"] * on_timeout["MaxAttempts"]
+        assert worst + transient_waits <= STALLED_AFTER_SECONDS, name

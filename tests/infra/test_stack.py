@@ -28,6 +28,8 @@ from carton.schema import (
     ENDED_BADLY,
     EXECUTION_ENDED_FUNCTION,
     S3_FEEDS,
+    SWEEP_EVERY_MINUTES,
+    SWEEPER_FUNCTION,
     TABLE_INDEXES,
     TABLE_KEYS,
 )
@@ -347,7 +349,7 @@ def test_readers_may_list_the_prefixes_they_read(synthesized: Synth, bucket: str
 
 
 def test_steps_that_rerun_may_find_earlier_uploads(synthesized: Synth) -> None:
-    for name in ("workflow_prepare", "workflow_fail"):
+    for name in ("workflow_prepare", "workflow_fail", "delete_download", SWEEPER_FUNCTION, EXECUTION_ENDED_FUNCTION):
         actions = [s["Action"] for s in synthesized.policy_statements(name)]
         assert "s3:ListBucketMultipartUploads" in actions, name
 
@@ -520,10 +522,24 @@ def test_executions_that_end_badly_reach_the_watcher(synthesized: Synth) -> None
     watching = [
         rule["Properties"]
         for rule in rules.values()
-        if rule["Properties"]["EventPattern"].get("source") == ["aws.states"]
+        if rule["Properties"].get("EventPattern", {}).get("source") == ["aws.states"]
     ]
     assert len(watching) == 1
     assert watching[0]["EventPattern"]["detail"]["status"] == list(ENDED_BADLY)
     target = watching[0]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
     assert target == synthesized.logical_id(EXECUTION_ENDED_FUNCTION)
     assert synthesized.logical_id(EXECUTION_ENDED_FUNCTION) in synthesized.permitted_functions("events.amazonaws.com")
+
+
+def test_the_sweeper_runs_on_a_schedule_and_may_resume_stop_and_read_executions(synthesized: Synth) -> None:
+    rules = synthesized.stack.find_resources("AWS::Events::Rule")
+    scheduled = [rule["Properties"] for rule in rules.values() if "ScheduleExpression" in rule["Properties"]]
+    assert [rule["ScheduleExpression"] for rule in scheduled] == [f"rate({SWEEP_EVERY_MINUTES} minutes)"]
+    assert scheduled[0]["Targets"][0]["Arn"]["Fn::GetAtt"][0] == synthesized.logical_id(SWEEPER_FUNCTION)
+    assert synthesized.logical_id(SWEEPER_FUNCTION) in synthesized.permitted_functions("events.amazonaws.com")
+    actions: list[str] = []
+    for statement in synthesized.policy_statements(SWEEPER_FUNCTION):
+        actions += statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    assert {"states:StartExecution", "states:DescribeExecution", "states:StopExecution", "dynamodb:Query"} <= set(
+        actions
+    )
