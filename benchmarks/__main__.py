@@ -1,13 +1,19 @@
-"""`python -m benchmarks [packaging|lists|steps ...]` runs the named benchmarks, or all of them.
+"""`python -m benchmarks [packaging|lists|steps|local|load ...]` runs the named benchmarks, or all of them.
 
 `python -m benchmarks steps` alone is the quick one: prepare and complete at 10,000 targets
 and at 10,000 parts (time and peak memory, for the Lambda functions' sizing)."""
 
 import sys
 
-from benchmarks import lists, local, packaging, steps
+from benchmarks import lists, load, local, packaging, steps
 
-BENCHMARKS = {"packaging": packaging.main, "lists": lists.main, "steps": steps.main, "local": local.main}
+BENCHMARKS = {
+    "packaging": packaging.main,
+    "lists": lists.main,
+    "steps": steps.main,
+    "local": local.main,
+    "load": load.main,
+}
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or list(BENCHMARKS)

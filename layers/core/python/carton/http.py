@@ -32,11 +32,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from carton.auth import principal_from_context
 from carton.config import ENV_CORS_ORIGINS, parse_origins, settings
-from carton.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType
+from carton.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType, as_transient
 from carton.formats import negotiate, render
 from carton.models import Principal
 from carton.observability import Handler, entrypoint
@@ -132,6 +133,10 @@ def _add_vary_origin(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+# What a client is told to wait before it sends a request again that met a passing fault.
+RETRY_AFTER_SECONDS = 1
+
+
 def api_resolver() -> APIGatewayRestResolver:
     # With origins configured, every response (errors and 404s included) carries CORS headers
     # when the request's Origin is one of them.
@@ -161,7 +166,21 @@ def api_resolver() -> APIGatewayRestResolver:
             {"request": ["a date or number is out of the supported range (years 1 to 9999)"]},
         )
 
+    def _busy(error: Exception) -> Response[str]:
+        # S3 or DynamoDB throttled, cancelled a transaction for a concurrent one, or could not
+        # be reached, after the SDK's own retries: the request may simply be sent again.
+        if as_transient(error) is None:
+            raise error
+        response = error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "Carton's storage is busy; send the request again in a moment",
+            {"request": [f"retry after {RETRY_AFTER_SECONDS} s"]},
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     # Registered by call, not as decorators: Powertools' decorator is untyped.
+    app.exception_handler([ClientError, BotoCoreError])(_busy)
     app.exception_handler(RequestValidationError)(_invalid)
     app.exception_handler(RequestUnsupportedContentType)(_unsupported)
     app.exception_handler(CartonError)(_domain)
