@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 from benchmarks.local import rss_mib
 from carton import aws
@@ -29,7 +30,7 @@ from tests.e2e.conftest import Api
 FINAL = ("complete", "failed", "expired")
 
 
-def client(api: Api, count: int, ended: list[dict], answers: Counter[int], lock: threading.Lock) -> None:
+def client(api: Api, count: int, ended: list[dict[str, Any]], answers: Counter[int], lock: threading.Lock) -> None:
     mine: list[str] = []
     for _ in range(count):
         reply = api.call("POST", "/api/v1/downloads", {"asset_ids": api.asset_ids})
@@ -52,7 +53,7 @@ def client(api: Api, count: int, ended: list[dict], answers: Counter[int], lock:
         time.sleep(0.5)
 
 
-def leftovers(stack: LocalStack, store: Store, ended: list[dict]) -> dict[str, int]:
+def leftovers(stack: LocalStack, store: Store, ended: list[dict[str, Any]]) -> dict[str, int]:
     assert stack.resources is not None
     s3, bucket = aws.s3(), stack.resources.buckets["archives"]
     keys = [
@@ -77,7 +78,7 @@ def main() -> None:
     stack = LocalStack(port=0, home=None).start()
     try:
         api = Api(stack.url, stack.token, stack.demo_asset_ids)
-        ended: list[dict] = []
+        ended: list[dict[str, Any]] = []
         answers: Counter[int] = Counter()
         lock = threading.Lock()
         began = time.perf_counter()

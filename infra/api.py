@@ -15,6 +15,7 @@ from carton.routes import (
     CORS_MAX_AGE_SECONDS,
     DEPLOYED_ROUTES,
     GATEWAY_ANSWERS,
+    Route,
     methods_of,
 )
 from infra.nag import acknowledge
@@ -75,6 +76,7 @@ class Api(Construct):
         functions: dict[str, lambda_.Function],
         authorizer_function: lambda_.Function,
         cors_origins: tuple[str, ...] = (),
+        routes: tuple[Route, ...] = DEPLOYED_ROUTES,
     ) -> None:
         super().__init__(scope, id)
         access_logs = log_group(self, "AccessLogs")
@@ -154,10 +156,10 @@ class Api(Construct):
         # a function serving several routes and suffixes would otherwise add a dozen.
         integrations = {
             name: apigw.LambdaIntegration(functions[name], scope_permission_to_method=False)
-            for name in dict.fromkeys(route.function for route in DEPLOYED_ROUTES)
+            for name in dict.fromkeys(route.function for route in routes)
         }
         methods: dict[str, list[str]] = {}
-        for route in DEPLOYED_ROUTES:
+        for route in routes:
             for path in route.resource_paths:
                 methods.setdefault(path, []).append(route.method)
                 self.rest_api.root.resource_for_path(path).add_method(
@@ -173,7 +175,7 @@ class Api(Construct):
             # Any other method on a known path: 405 in the error body, without running a function.
             resource.add_method(
                 "ANY",
-                method_not_allowed(methods_of(path, DEPLOYED_ROUTES)),
+                method_not_allowed(methods_of(path, routes)),
                 method_responses=[
                     apigw.MethodResponse(
                         status_code="405",

@@ -43,6 +43,13 @@ class DeploySettings:
     mail_from: str | None
     public_base_url: str | None
     pack_concurrency: int | None
+    # Swagger UI at /api/v1/docs (no key needed to read it; trying requests needs one).
+    docs: bool = False
+
+    @property
+    def switches(self) -> frozenset[str]:
+        """The optional routes this stack deploys (carton.routes.Route.deployed_with)."""
+        return frozenset(name for name, on in (("docs", self.docs),) if on)
 
 
 def _text(value: Any) -> str:
@@ -104,4 +111,5 @@ def from_context(get: Callable[[str], Any]) -> DeploySettings:
         mail_from=mail_from(get("email"), get("mail_from")),
         public_base_url=_text(get("public_base_url")) or None,
         pack_concurrency=_whole_number("pack_concurrency", get("pack_concurrency"), default=None),
+        docs=_switch("docs", get("docs"), default=False),
     )

@@ -6,7 +6,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from carton import config
-from carton.routes import DEPLOYED_ROUTES, http_functions
+from carton.routes import deployed_routes, http_functions
 from carton.schema import (
     ADMIN_FUNCTION,
     ADMIN_FUNCTION_OUTPUT,
@@ -30,13 +30,13 @@ AUTHORIZER = "authorizer"
 ADMIN = ADMIN_FUNCTION
 
 
-def deployed_functions() -> list[str]:
+def deployed_functions(switches: frozenset[str] = frozenset()) -> list[str]:
     """Every function deployed, each once: the authorizer, the API's, the workflow's steps,
     its watcher of ended executions and its sweeper, the S3 feeds' and the operators' admin
     function."""
     names = [
         AUTHORIZER,
-        *http_functions(DEPLOYED_ROUTES),
+        *http_functions(deployed_routes(switches)),
         *placeholders(),
         EXECUTION_ENDED_FUNCTION,
         SWEEPER_FUNCTION,
@@ -63,7 +63,7 @@ class CartonStack(cdk.Stack):
             cors_origins=settings.cors_origins,
         )
         functions = Functions(self, "Functions", storage=storage, settings=settings)
-        by_name = {name: functions.add(name) for name in deployed_functions()}
+        by_name = {name: functions.add(name) for name in deployed_functions(settings.switches)}
 
         workflow = Workflow(
             self,
@@ -82,6 +82,7 @@ class CartonStack(cdk.Stack):
             "Api",
             functions=by_name,
             authorizer_function=by_name[AUTHORIZER],
+            routes=deployed_routes(settings.switches),
             cors_origins=settings.cors_origins,
         )
         triggers = Triggers(self, "Triggers", storage=storage, functions=by_name)

@@ -75,7 +75,7 @@ class Api:
             return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
 
 
-def form_post(upload: dict, data: bytes, filename: str) -> urllib.request.Request:
+def form_post(upload: dict[str, Any], data: bytes, filename: str) -> urllib.request.Request:
     """The upload ticket used as documented: a multipart/form-data POST of its fields, then the file."""
     boundary = uuid.uuid4().hex
     parts = [

@@ -21,7 +21,14 @@ from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
 from carton import config
-from carton.routes import CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS, DEPLOYED_ROUTES, GATEWAY_ANSWERS, http_functions
+from carton.routes import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    DEPLOYED_ROUTES,
+    GATEWAY_ANSWERS,
+    deployed_routes,
+    http_functions,
+)
 from carton.schema import (
     ADMIN_FUNCTION_OUTPUT,
     API_URL_OUTPUT,
@@ -46,8 +53,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 MAIL_FROM = "Carton <no-reply@carton.example>"
 ORIGINS = ("https://app.example", "https://admin.example")
-ALTERNATIVE = {"cors_origins": ", ".join(ORIGINS), "email": "off", "architecture": "x86_64"}
+ALTERNATIVE = {"cors_origins": ", ".join(ORIGINS), "email": "off", "architecture": "x86_64", "docs": "on"}
 API_FUNCTIONS = set(http_functions(DEPLOYED_ROUTES))
+ALTERNATIVE_ROUTES = deployed_routes(frozenset({"docs"}))
 FUNCTIONS = set(deployed_functions())
 # What Carton's clients send: each must be allowed by the preflight.
 BROWSER_SENDS = ("Authorization", "Content-Type", "Idempotency-Key", "If-None-Match", "If-Modified-Since")
@@ -400,7 +408,7 @@ def test_with_origins_every_function_knows_them(alternative: Synth) -> None:
 def test_with_origins_the_api_answers_preflight_on_every_routed_path(alternative: Synth) -> None:
     methods = [m["Properties"] for m in alternative.api.find_resources("AWS::ApiGateway::Method").values()]
     preflights = [m for m in methods if m["HttpMethod"] == "OPTIONS"]
-    assert len(preflights) == len({path for route in DEPLOYED_ROUTES for path in route.resource_paths})
+    assert len(preflights) == len({path for route in ALTERNATIVE_ROUTES for path in route.resource_paths})
     for preflight in preflights:
         assert preflight["AuthorizationType"] == "NONE" and preflight["Integration"]["Type"] == "MOCK"
         (response,) = preflight["Integration"]["IntegrationResponses"]
@@ -543,3 +551,16 @@ def test_the_sweeper_runs_on_a_schedule_and_may_resume_stop_and_read_executions(
     assert {"states:StartExecution", "states:DescribeExecution", "states:StopExecution", "dynamodb:Query"} <= set(
         actions
     )
+
+
+def test_swagger_ui_is_deployed_only_with_the_docs_switch(synthesized: Synth, alternative: Synth) -> None:
+    assert "docs" not in synthesized.functions() and "docs" in alternative.functions()
+    parts = {r["Properties"]["PathPart"] for r in alternative.api.find_resources("AWS::ApiGateway::Resource").values()}
+    assert "docs" in parts
+    docs = [
+        m["Properties"]
+        for m in alternative.api.find_resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "GET" and m["Properties"]["AuthorizationType"] == "NONE"
+    ]
+    assert len(docs) == len([r for r in ALTERNATIVE_ROUTES if not r.authorized for _ in r.resource_paths])
+    assert len(ALTERNATIVE_ROUTES) == len(DEPLOYED_ROUTES) + 1

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from carton import models
-from carton.openapi import ERROR_DESCRIPTIONS, ERRORS, OPENAPI_VERSION, build_document, shadowed
+from carton.openapi import ERROR_DESCRIPTIONS, ERRORS, OPENAPI_VERSION, OPERATIONS, build_document, shadowed
 from carton.paging import PAGING_PARAMETERS
 from carton.routes import DEPLOYED_ROUTES, Route, routes_of
 
@@ -142,3 +142,20 @@ def test_every_request_body_has_examples_its_model_accepts(document: dict[str, A
 
 def test_the_error_table_names_only_functions_that_serve_routes() -> None:
     assert set(ERRORS) <= {route.function for route in DEPLOYED_ROUTES}
+
+
+def test_every_operation_is_grouped_summarised_and_described_for_people(document: dict[str, Any]) -> None:
+    tags = {tag["name"] for tag in document["tags"]}
+    assert tags == {"downloads", "assets", "account", "meta"}
+    summaries = set()
+    for _, operation in operations(document):
+        assert operation["tags"][0] in tags
+        assert operation["summary"] and "/api/" not in operation["summary"]
+        assert len(operation["description"]) > 20
+        summaries.add(operation["summary"])
+    assert "Create a download" in summaries
+    assert "Token" in document["components"]["securitySchemes"]["key"]["description"]
+
+
+def test_the_operations_table_names_exactly_the_functions_that_serve_routes() -> None:
+    assert set(OPERATIONS) == {route.function for route in DEPLOYED_ROUTES}

@@ -149,6 +149,98 @@ PARAMETERS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 
+# What people read in Swagger UI: each operation's group, a short summary and a description.
+TAGS = [
+    {"name": "downloads", "description": "Ask for a bundle of assets, watch it being packaged, fetch the archive"},
+    {"name": "assets", "description": "The files downloads are made of: import, upload, describe, remove"},
+    {"name": "account", "description": "Your account: its settings, users and API keys"},
+    {"name": "meta", "description": "Health and this document (no key needed)"},
+]
+OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "health": ("meta", "Check that the API answers", 'Answers `{"status": "ok"}`; needs no key.'),
+    "openapi": ("meta", "This document", "The OpenAPI 3.1 description of the API; needs no key."),
+    "list_downloads": (
+        "downloads",
+        "List downloads",
+        "Yours (admins: the account's, or one user's with `user`), newest first, with filters. "
+        "Pages carry `next`/`previous` links.",
+    ),
+    "create_download": (
+        "downloads",
+        "Create a download",
+        "Packaging starts at once: the answer is the download, `pending`; poll it until `complete` "
+        "(or `failed`, with an error code and a sentence), or ask for an e-mail or a webhook in `notify`. "
+        "Send an `Idempotency-Key` to retry safely.",
+    ),
+    "get_download": (
+        "downloads",
+        "Show a download",
+        "Its state (`pending` → `packaging` → `complete` | `failed`; `complete` → `expired`), progress in files "
+        "and bytes, size, expiry and links. Answers 304 to `If-None-Match` with its ETag.",
+    ),
+    "delete_download": (
+        "downloads",
+        "Delete a download",
+        "Stops its packaging and removes the archive. A 503 (storage busy) may be retried: the deletion then finishes.",
+    ),
+    "download_file": (
+        "downloads",
+        "Fetch the archive",
+        "A 302 redirect to a presigned S3 link (15 minutes; ranges allowed, so a fetch can resume). "
+        "404 until the download is complete, 410 once it expired.",
+    ),
+    "list_targets": (
+        "downloads",
+        "List what a download holds",
+        "Every asset of the download: its rendition, its path in the archive, size, CRC-32 and SHA-256, "
+        "and whether it was packed or skipped (with the reason).",
+    ),
+    "get_target": ("downloads", "Show one asset of a download", "Where it is in the archive, and how it got there."),
+    "list_assets": ("assets", "List assets", "The account's assets, newest first; filter by batch, media type or tag."),
+    "import_asset": (
+        "assets",
+        "Import an asset",
+        "From an https URL (fetched from public addresses only) or base64 (at most 4 MB of file; larger files: "
+        "`POST /assets/uploads`). The same bytes again answer 200 with the asset they already are.",
+    ),
+    "create_upload": (
+        "assets",
+        "Upload a file (up to 5 GiB)",
+        "Answers an upload ticket: POST every `upload_fields` entry, then the file as the part named `file`, "
+        "to `upload_url`. S3 refuses a file of another size; once it is stored, the upload is ingested.",
+    ),
+    "get_upload": (
+        "assets",
+        "Show an upload",
+        "`pending` until the file arrives, then `ingested` (with the asset's key) or `rejected` (with the reason).",
+    ),
+    "get_asset": ("assets", "Show an asset", "Its file, checksums, dimensions and metadata."),
+    "replace_asset": ("assets", "Replace an asset's metadata", "Names, translations, note and flags; not its bytes."),
+    "delete_asset": (
+        "assets",
+        "Delete an asset",
+        "From then on its key answers 410; archives built already keep the file, downloads still being packaged "
+        "skip it (and say why).",
+    ),
+    "asset_downloads": ("assets", "List the downloads that hold an asset", "With the same filters as the list."),
+    "get_account": ("account", "Show your account", "Its notification settings and today's e-mail count."),
+    "replace_account": (
+        "account",
+        "Change your account's settings",
+        "Admins only: the domains notification e-mails may go to besides the account's users.",
+    ),
+    "list_users": ("account", "List users", "Admins see everyone; members see themselves."),
+    "create_user": ("account", "Add a user", "Admins only; an e-mail address belongs to one user of the account."),
+    "get_user": ("account", "Show a user", "Admins: anyone of the account; members: themselves."),
+    "create_token": (
+        "account",
+        "Issue an API key",
+        "Admins only. The secret is in this answer and nowhere else: keep it. A key may be limited to some "
+        "download types, never to more than its issuer may do.",
+    ),
+    "delete_token": ("account", "Revoke an API key", "Takes effect within a minute (the gateway caches keys)."),
+}
+
 # Bodies Powertools cannot type (a function answering a plain dict or a document).
 SUCCESS_SCHEMAS: dict[str, dict[str, Any]] = {
     "health": {
@@ -259,6 +351,8 @@ def _describe(route: Route, operation: dict[str, Any]) -> None:
             )
     if not route.authorized:
         operation["security"] = []  # no key needed: not under the document's global requirement
+    tag, summary, description = OPERATIONS[route.function]
+    operation.update(tags=[tag], summary=summary, description=description)
 
 
 def build_document(functions_dir: Path) -> dict[str, Any]:
@@ -287,8 +381,10 @@ def build_document(functions_dir: Path) -> dict[str, Any]:
             "description": "Bulk downloads: assets in, checksummed ZIP archives out. Append .json or .xml to any "
             "path, or send Accept: application/xml, to choose the representation. Every 4xx answers "
             '{"message": ..., "errors": {field: [reasons]}}; a method a path does not have answers 405 '
-            "with an Allow header.",
+            "with an Allow header.\n\nTo try requests here: **Authorize** with your API key (the local stack "
+            "prints one at start; `make account` makes one on a deployed stack).",
         },
+        "tags": TAGS,
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas.items())),
@@ -297,7 +393,8 @@ def build_document(functions_dir: Path) -> dict[str, Any]:
                     "type": "apiKey",
                     "in": "header",
                     "name": "Authorization",
-                    "description": "'Token <key>' or 'Bearer <key>'",
+                    "description": "Send `Authorization: Token <key>` (or `Bearer <key>`). In Swagger UI's "
+                    "Authorize, paste the key alone: the page adds `Token ` for you.",
                 }
             },
         },

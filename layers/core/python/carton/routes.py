@@ -24,6 +24,8 @@ class Route:
     authorized: bool = True
     # Served by the local stack only (developer conveniences), never deployed.
     local_only: bool = False
+    # Deployed only with this deploy-time switch on (infra/settings.py); always served locally.
+    deployed_with: str | None = None
 
     @property
     def resource_paths(self) -> tuple[str, ...]:
@@ -68,9 +70,21 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{API_PREFIX}/account/tokens", "create_token"),
     Route("DELETE", f"{API_PREFIX}/account/tokens/{{token_id}}", "delete_token"),
     Route("GET", f"{API_PREFIX}/_local/outbox", "local_outbox", local_only=True),
-    Route("GET", f"{API_PREFIX}/docs", "local_docs", authorized=False, local_only=True),
+    Route("GET", f"{API_PREFIX}/docs", "docs", authorized=False, deployed_with="docs"),
 )
-DEPLOYED_ROUTES: tuple[Route, ...] = tuple(route for route in ROUTES if not route.local_only)
+# The API itself (what the OpenAPI document describes): deployed always.
+DEPLOYED_ROUTES: tuple[Route, ...] = tuple(
+    route for route in ROUTES if not route.local_only and route.deployed_with is None
+)
+
+
+def deployed_routes(switches: frozenset[str] = frozenset()) -> tuple[Route, ...]:
+    """What a stack deploys: the API, and the routes whose switch is on."""
+    return tuple(
+        route
+        for route in ROUTES
+        if not route.local_only and (route.deployed_with is None or route.deployed_with in switches)
+    )
 
 
 # CORS: what a browser on an allowed origin may send and read, and how long it may keep a
