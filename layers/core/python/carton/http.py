@@ -193,8 +193,12 @@ def api_resolver() -> APIGatewayRestResolver:
     return app
 
 
-def unsupported_media_type() -> UnsupportedMediaType:
-    return UnsupportedMediaType("Unsupported content type", {"content-type": [f"send {JSON_MEDIA_TYPE}"]})
+def unsupported_media_type(sent: str | None = None) -> UnsupportedMediaType:
+    got = f"got {sent}; " if sent else ""
+    return UnsupportedMediaType(
+        "Unsupported content type: send a JSON body with the header Content-Type: application/json",
+        {"content-type": [f"{got}send {JSON_MEDIA_TYPE}"]},
+    )
 
 
 def json_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -290,24 +294,39 @@ def screen(event: dict[str, Any], unknown: type[CartonError] = NotFound) -> dict
             )
     if str(event.get("httpMethod") or "").upper() not in _BODY_METHODS:
         return event
-    content_type = _header(event, "content-type")
-    if content_type is not None and content_type.strip():
-        media_type = content_type.split(";", 1)[0].strip().lower()
-        if media_type != JSON_MEDIA_TYPE:
-            raise unsupported_media_type()
-        if not content_type.strip().startswith(JSON_MEDIA_TYPE):
-            event = _with_header(event, "content-type", JSON_MEDIA_TYPE)  # Application/JSON is JSON too
+    content_type = (_header(event, "content-type") or "").strip()
+    media_type = content_type.split(";", 1)[0].strip().lower()
     body = event.get("body")
+    if media_type in _SLIPS and body:
+        # curl -d without -H 'Content-Type: application/json' (form-urlencoded), or a browser's
+        # fetch of a string (text/plain): read as JSON when it is JSON, else say what to send.
+        try:
+            parse_json_body(_body_text(event))
+        except BadRequest:
+            raise unsupported_media_type(media_type) from None
+        return _with_header(event, "content-type", JSON_MEDIA_TYPE)
+    if content_type and media_type != JSON_MEDIA_TYPE:
+        raise unsupported_media_type(media_type or content_type)
+    if media_type and not content_type.startswith(JSON_MEDIA_TYPE):
+        event = _with_header(event, "content-type", JSON_MEDIA_TYPE)  # Application/JSON is JSON too
     if not body:
         return event
-    text = str(body)
+    parse_json_body(_body_text(event))
+    return event
+
+
+# Media types a client sends by default when it forgets the header (curl -d; fetch with a string).
+_SLIPS = ("application/x-www-form-urlencoded", "text/plain")
+
+
+def _body_text(event: dict[str, Any]) -> str:
+    text = str(event.get("body") or "")
     if event.get("isBase64Encoded"):
         try:
             text = base64.b64decode(text, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as error:
             raise BadRequest("Malformed JSON body", {"body": ["not UTF-8 text"]}) from error
-    parse_json_body(text)
-    return event
+    return text
 
 
 def single_headers(response: dict[str, Any]) -> dict[str, Any]:
