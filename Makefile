@@ -12,7 +12,12 @@ STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: account run test lint types unit integration infra e2e tools synth deploy bench clean fuzz
+.PHONY: help account run test lint types unit integration infra e2e tools synth deploy bench clean fuzz
+.DEFAULT_GOAL := help
+
+help: ## this list
+	@echo "make <target>:"; grep -hE '^[a-z][a-z0-9 -]*:.*## ' $(MAKEFILE_LIST) | \
+	  awk -F ':.*## ' '{ printf "  %-9s %s\n", $$1, $$2 }'
 
 # First use (or a changed dependency list): create .venv and install Carton with its
 # development and CDK dependencies.
@@ -26,33 +31,33 @@ $(STAMP): pyproject.toml layers/deps/requirements.txt layers/python-version
 
 # The local stack keeps its state in $CARTON_HOME/state (default .carton/state; the banner
 # shows where): a restart finds users, keys, assets, downloads and archives again.
-run: $(STAMP)
-	$(BIN)/python -m carton_local
+run: $(STAMP) ## the local stack (FLAGS=--quiet: no request/step lines; FLAGS=--verbose: the functions' JSON logs too)
+	$(BIN)/python -m carton_local $(FLAGS)
 
 # Empty the local stack's state directory (refused while a stack runs on it): the next
 # `make run` starts afresh.
 .PHONY: reset
-reset: $(STAMP)
+reset: $(STAMP) ## empty the local stack's state directory
 	$(BIN)/python -m carton_local --reset
 
-test: $(STAMP) tools lint types
+test: $(STAMP) tools lint types ## lint, types and every test CI runs
 	$(BIN)/pytest
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-types: $(STAMP)
+types: $(STAMP) ## mypy
 	$(BIN)/mypy
 
-unit integration infra e2e: $(STAMP) tools
+unit integration infra e2e: $(STAMP) tools ## one suite of tests
 	$(BIN)/pytest tests/$@
 
 # `make test` fuzzes the API against its OpenAPI document with a small fixed budget; this runs
 # FUZZ_EXAMPLES generated requests per operation with a new seed each time (it prints it:
 # FUZZ_SEED=<seed> replays a failure) on its own local stack.
 FUZZ_EXAMPLES ?= 500
-fuzz: $(STAMP)
+fuzz: $(STAMP) ## fuzz the API against its OpenAPI document (FUZZ_EXAMPLES per operation, FUZZ_SEED to replay)
 	@seed=$${FUZZ_SEED:-$$RANDOM$$RANDOM}; echo "fuzz: $(FUZZ_EXAMPLES) examples per operation, FUZZ_SEED=$$seed"; \
 	CARTON_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CARTON_FUZZ_SEED=$$seed $(BIN)/pytest tests/e2e/test_fuzz.py -rA
 
@@ -82,27 +87,27 @@ cdk = context=$$($(BIN)/python -m infra.context) && echo "npx cdk $(1) $$context
 	eval "CARTON_STACK=$(STACK) npx cdk $(1) $$context"
 
 # cfn-lint checks every template of the stack, its nested stacks' included.
-synth: $(STAMP) node_modules/.installed
+synth: $(STAMP) node_modules/.installed ## CDK synth, cdk-nag and cfn-lint (CARTON_CONTEXT: deploy settings)
 	@$(call cdk,synth --quiet)
 	@templates=$$($(BIN)/python -m infra.templates cdk.out $(STACK)) && set -x && \
 	$(BIN)/cfn-lint --ignore-checks W3005 -- $$templates
 
-deploy: $(STAMP) node_modules/.installed
+deploy: $(STAMP) node_modules/.installed ## deploy the stack CARTON_STACK (default Carton) to AWS
 	@$(call cdk,deploy $(STACK) --context deletion_protection=$${CARTON_DELETION_PROTECTION:-true})
 
 # Removing a stack needs no sender (email=off unless CARTON_CONTEXT says otherwise); cdk asks
 # before it deletes, CARTON_DESTROY_FORCE=1 does not. Retained data (table, assets, logs) stays.
 .PHONY: destroy
-destroy: $(STAMP) node_modules/.installed
+destroy: $(STAMP) node_modules/.installed ## remove the deployed stack (asks first)
 	@$(call cdk,destroy $(STACK) --context email=off $${CARTON_DESTROY_FORCE:+--force})
 
 # A new account, its first admin and a key (printed once), on the running local stack or,
 # with CARTON_STACK=<stack name>, on a deployed one (IAM-only admin function).
-account: $(STAMP)
+account: $(STAMP) ## a new account and its admin key: make account ACCOUNT=<name> EMAIL=<admin e-mail>
 	@$(BIN)/python -m carton_ops.account --account "$(ACCOUNT)" --email "$(EMAIL)"
 
-bench: $(STAMP)
+bench: $(STAMP) ## the benchmarks (python -m benchmarks <name> runs one)
 	$(BIN)/python -m benchmarks
 
-clean:
+clean: ## remove .venv, node_modules and caches
 	rm -rf $(VENV) node_modules cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -88,8 +88,10 @@ def main() -> None:
         ]
         for worker in workers:
             worker.start()
-        for worker in workers:
-            worker.join()
+        while any(worker.is_alive() for worker in workers):
+            workers[0].join(timeout=15)
+            with lock:
+                print(f"  {time.perf_counter() - began:4.0f} s: {sum(answers.values())} answers, {len(ended)} ended")
         seconds = time.perf_counter() - began
         outcomes = Counter(f"{d['state']}" + (f" ({d['error']['code']})" if d.get("error") else "") for d in ended)
         print(f"  {len(ended)} of {total} downloads ended in {seconds:.0f} s from {threads} threads")

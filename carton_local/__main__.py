@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from carton.observability import logger
 from carton.routes import API_PREFIX
 from carton_local.stack import DEFAULT_HOME, DEMO_ACCOUNT, DEMO_ADMIN, LocalStack
 from carton_local.state import STATE_DIR, StateDir, StateInUse
@@ -16,7 +17,6 @@ from carton_local.state import STATE_DIR, StateDir, StateInUse
 
 def banner(stack: LocalStack) -> str:
     api = f"{stack.url}{API_PREFIX}"
-    ids = ", ".join(f'"{asset_id}"' for asset_id in stack.demo_asset_ids[:2])
     return "\n".join(
         [
             "Carton local stack is up (embedded AWS emulator, no Docker, no AWS account).",
@@ -24,14 +24,12 @@ def banner(stack: LocalStack) -> str:
             f"  Token    {stack.token}",
             f"           account {DEMO_ACCOUNT}, admin {DEMO_ADMIN}",
             f"  Assets   {', '.join(stack.demo_asset_ids)}",
-            f"  Docs     {api}/docs (Swagger UI), {api}/openapi.json",
-            f"  Outbox   {api}/_local/outbox (the e-mails Carton sent)",
+            f"  Docs     {api}/docs (Swagger UI, works offline), {api}/openapi.json",
+            f"  Outbox   {api}/_local/outbox (the e-mails Carton sent; needs the key)",
             *state_lines(stack),
             "",
-            "Try:",
-            f"  export CARTON_TOKEN={stack.token}",
-            f'  curl -s -X POST {api}/downloads -H "Authorization: Token $CARTON_TOKEN" \\',
-            f"       -H 'Content-Type: application/json' -d '{{\"asset_ids\": [{ids}]}}'",
+            "To follow the README's walk, paste this into another shell:",
+            f"  export CARTON_PORT={stack.port} CARTON_TOKEN={stack.token}",
             "",
             "Ctrl-C stops it.",
         ]
@@ -56,7 +54,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run Carton on an embedded AWS emulator.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("CARTON_PORT", "3000")))
-    parser.add_argument("--quiet", action="store_true", help="no access log")
+    parser.add_argument("--quiet", action="store_true", help="no line per request or workflow step")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also the functions' own JSON logs (Powertools, INFO and up)"
+    )
     parser.add_argument("--reset", action="store_true", help="empty the state directory ($CARTON_HOME/state) and exit")
     args = parser.parse_args()
     home = Path(os.environ.get("CARTON_HOME") or DEFAULT_HOME)
@@ -68,6 +69,9 @@ def main() -> None:
             sys.exit(f"not reset: {error}")
         print(f"Emptied {state.path.resolve()}: the next start begins afresh.")
         return
+    # The functions log JSON for CloudWatch; in a terminal only their warnings and errors
+    # show, beside the stack's own lines, unless asked for (POWERTOOLS_LOG_LEVEL wins).
+    logger.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL") or ("INFO" if args.verbose else "WARNING"))
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())

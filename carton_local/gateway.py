@@ -18,7 +18,6 @@ import base64
 import fnmatch
 import json
 import re
-import sys
 import time
 import traceback
 import uuid
@@ -45,6 +44,7 @@ from carton.routes import (
     event_bytes,
     response_bytes,
 )
+from carton_local.console import clock
 from carton_local.httpd import LocalHTTPServer
 from carton_local.lambdas import ACCOUNT, REGION, FunctionError, LocalFunctions
 
@@ -194,9 +194,12 @@ class GatewayHandler(BaseHTTPRequestHandler):
         self._write(found.status, headers, json.dumps(found.body()).encode(), close=close)
 
     def _write(self, status: int, headers: dict[str, str], body: bytes, close: bool = False) -> None:
+        request_id = getattr(self, "request_id", "-")
         if self.access_log:
-            print(f"{self.command} {self.path} -> {status}", file=sys.stderr, flush=True)
+            started = getattr(self, "started", time.monotonic())
+            print(access_line(self.command, self.path, status, time.monotonic() - started, request_id), flush=True)
         self.send_response(status)
+        self.send_header(REQUEST_ID_HEADER, request_id)  # as API Gateway does: quote it when reporting
         for key, value in headers.items():
             if key.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(key, value)
@@ -344,7 +347,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
             allow = {"Allow": ", ".join(self._allow(path))} if found == "METHOD_NOT_ALLOWED" else {}
             self._answer(found, allow)
             return
-        request_id = str(uuid.uuid4())
+        request_id = self.request_id
         method_arn = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{self.command}{path}"
         authorizer_context: dict[str, Any] | None = None
         if found.route.authorized:
@@ -435,6 +438,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         self._write(int(response.get("statusCode", 200)), headers, raw)
 
     def _safe_handle(self) -> None:
+        self.started, self.request_id = time.monotonic(), str(uuid.uuid4())
         try:
             self._handle()
         except (ConnectionError, TimeoutError):  # the client went away: nobody to answer
@@ -445,6 +449,15 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+# API Gateway's header naming the request (its access log and the function's logs carry it too).
+REQUEST_ID_HEADER = "x-amzn-RequestId"
+
+
+def access_line(method: str, path: str, status: int, seconds: float, request_id: str) -> str:
+    """One line per request, for people: when, what, how it ended, how long, which request."""
+    return f"{clock()} {status} {method:6} {path}  {seconds * 1000:.0f} ms  {request_id}"
 
 
 def gateway_server(

@@ -15,8 +15,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -103,6 +105,8 @@ class LocalFunctions:
         self._idle: dict[str, list[ModuleType]] = {}
         self._loaded = 0
         self._lock = threading.Lock()
+        # Told of every invocation (function, event, result, error payload, seconds): the console.
+        self.observer: Callable[[str, Any, Any, dict[str, Any] | None, float], None] | None = None
 
     def names(self) -> list[str]:
         return sorted(path.parent.name for path in self._dir.glob("*/handler.py"))
@@ -135,18 +139,21 @@ class LocalFunctions:
     def invoke(self, name: str, event: Any) -> Any:
         """The handler's result; raises FunctionError with Lambda's payload if it raised."""
         module = self._acquire(name)
+        started, result, failure = time.monotonic(), None, None
         try:
-            return getattr(module, HANDLER)(event, LambdaContext(function_name=name))
+            result = getattr(module, HANDLER)(event, LambdaContext(function_name=name))
+            return result
         except Exception as error:  # a crash of the handler, reported as Lambda would
-            raise FunctionError(
-                {
-                    "errorMessage": str(error),
-                    "errorType": type(error).__name__,
-                    "stackTrace": traceback.format_exception(error)[-5:],
-                }
-            ) from error
+            failure = {
+                "errorMessage": str(error),
+                "errorType": type(error).__name__,
+                "stackTrace": traceback.format_exception(error)[-5:],
+            }
+            raise FunctionError(failure) from error
         finally:
             self._release(name, module)
+            if self.observer is not None:
+                self.observer(name, event, result, failure, time.monotonic() - started)
 
 
 class _InvokeHandler(BaseHTTPRequestHandler):

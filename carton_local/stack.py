@@ -24,6 +24,7 @@ from carton.auth import create_account, issue_token, token_hash
 from carton.errors import Conflict, NotFound
 from carton.schema import S3_FEEDS
 from carton.store import Store
+from carton_local.console import StepLog
 from carton_local.executions import ExecutionWatcher, SweepTimer
 from carton_local.gateway import gateway_server
 from carton_local.hardening import harden
@@ -126,6 +127,9 @@ class LocalStack:
         self._mock = mock_aws(config=cast(Any, MOTO_CONFIG))
         self._mock.start()
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's access log
+        # The emulated state machine logs every task failure it catches (a step that found its
+        # download deleted, a retried fault) at ERROR: the console's step lines say it better.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         # moto's server, behind a check of POST policies: moto stores any upload, S3 enforces them.
         self._moto = S3Server(self.host, 0)
         self._moto.start()
@@ -134,6 +138,8 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://{moto_host}:{moto_port}"
 
         functions = LocalFunctions()
+        if self.access_log:
+            functions.observer = StepLog()
         # Bound now (its port goes into links and e-mails), served once everything is ready.
         gateway = gateway_server(functions, self.host, self.port, access_log=self.access_log)
         self.port = gateway.server_address[1]

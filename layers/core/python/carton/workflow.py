@@ -544,14 +544,16 @@ def _error_from(failure: dict[str, Any]) -> DownloadError:
         code, sentence = _FAILURES[kind]
     else:
         code, sentence = _LAMBDA_UNAVAILABLE if kind.startswith("Lambda.") else _INTERNAL
-    logger.error("download failed", error_type=kind, cause=cause[:4000], code=code)
+    # Carton's own fault pages someone (an error in the logs); a stop, a timeout or the
+    # service's hiccup is worth knowing but expected now and then.
+    log = logger.error if code == _INTERNAL[0] else logger.warning
+    log("download failed", error_type=kind, cause=cause[:4000], code=code)
     return DownloadError(code=code, message=sentence)
 
 
 def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Store) -> dict[str, Any]:
     """Record the failure on the download and remove what packaging left: the upload
     (recorded or not), the plan, and an archive that a failed `complete` assembled."""
-    error = _error_from(failure)
     try:
         download = store.get_download(account_id, download_id)
     except NotFound:
@@ -567,6 +569,9 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
         upload=(key, download.upload_id) if download.upload_id else None,
         archive_key=key if unfinished else None,
     )
+    if not unfinished:  # ended already (a failed notification, a second report): nothing to mark
+        return {"account_id": account_id, "download_id": download_id, "state": download.state.value}
+    error = _error_from(failure)
     with contextlib.suppress(Conflict):  # deleted or finished meanwhile: nothing left to mark
         store.fail_download(account_id, download_id, error)
     return {
