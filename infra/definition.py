@@ -32,6 +32,16 @@ TRANSIENT_ERRORS = [
     StorageThrottled.__name__,
     StorageUnavailable.__name__,
 ]
+# Lambda refusing for lack of concurrency (the pack workers' reservation is full while other
+# downloads pack): their turn comes, so wait longer for it — about ten minutes in all.
+LAMBDA_THROTTLED_RETRY = {
+    "ErrorEquals": ["Lambda.TooManyRequestsException"],
+    "IntervalSeconds": 5,
+    "MaxAttempts": 12,
+    "BackoffRate": 1.5,
+    "MaxDelaySeconds": 60,
+    "JitterStrategy": "FULL",
+}
 # 2, 4, 8, 16, 32, 60 s at most, each drawn at random below that (full jitter), so that
 # workers throttled together do not come back together.
 RETRY = {
@@ -63,7 +73,7 @@ def _decorate(states: dict[str, Any], top_level: bool = True) -> None:
             own = state.get("Retry", [])
             # States.ALL may only be the last retrier, and already covers the transient faults.
             if not any("States.ALL" in retrier["ErrorEquals"] for retrier in own):
-                state["Retry"] = [*own, RETRY]
+                state["Retry"] = [*own, LAMBDA_THROTTLED_RETRY, RETRY]
         # A Catch may only lead to a state of its own level: inside a Map, errors end the
         # iteration and the Map's own Catch takes them to RecordFailure.
         if top_level and state.get("Type") in ("Task", "Map") and name != FAILURE_STATE:

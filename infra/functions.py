@@ -33,6 +33,14 @@ from infra.permissions import (
 from infra.settings import DeploySettings
 from infra.storage import Storage
 
+PACK_WORKER = "workflow_pack"
+
+
+def metrics_namespace(stack_name: str) -> str:
+    """Where a stack's functions publish their metrics (and its dashboard reads them)."""
+    return f"Carton/{stack_name}"
+
+
 RUNTIME = lambda_.Runtime(f"python{LAMBDA_PYTHON}", lambda_.RuntimeFamily.PYTHON)
 # The context key `architecture` (infra/settings.py) names one of these.
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
@@ -51,6 +59,9 @@ class Functions(Construct):
         self._storage = storage
         self._architecture = ARCHITECTURES[settings.architecture]
         self._mail_from = settings.mail_from
+        # Pack workers of every download share this many executions, reserved for them and
+        # capped: a burst of downloads never takes the concurrency the API needs.
+        self._reserved = {PACK_WORKER: settings.pack_reserved_concurrency}
         cursor_key = secretsmanager.Secret(
             self,
             "CursorKey",
@@ -94,7 +105,7 @@ class Functions(Construct):
             **({config.ENV_CORS_ORIGINS: ",".join(settings.cors_origins)} if settings.cors_origins else {}),
             **({config.ENV_PUBLIC_BASE_URL: settings.public_base_url} if settings.public_base_url else {}),
             "POWERTOOLS_SERVICE_NAME": "carton",
-            "POWERTOOLS_METRICS_NAMESPACE": "Carton",
+            "POWERTOOLS_METRICS_NAMESPACE": metrics_namespace(cdk.Stack.of(self).stack_name),
         }
         self.by_name: dict[str, lambda_.Function] = {}
 
@@ -125,6 +136,7 @@ class Functions(Construct):
             log_group=function_logs,
             tracing=lambda_.Tracing.ACTIVE,
             description=f"Carton {name}",
+            reserved_concurrent_executions=self._reserved.get(name),
         )
         acknowledge(
             function,

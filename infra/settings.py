@@ -18,6 +18,12 @@ from carton import config
 # Graviton by default (cheaper per GB-second); `architecture=x86_64` picks Intel.
 ARCHITECTURE_NAMES = ("arm64", "x86_64")
 DEFAULT_ARCHITECTURE = "arm64"
+DEFAULT_API_RATE_LIMIT = 50
+DEFAULT_API_BURST_LIMIT = 100
+# Five downloads packing with the default pack_concurrency (10) at once; more wait their turn.
+DEFAULT_PACK_RESERVED_CONCURRENCY = 50
+# Requests per client address in any 5 minutes (WAF's rate-based rule window).
+DEFAULT_WAF_RATE_LIMIT = 2000
 # scheme://host[:port], nothing else: what a browser sends in its Origin header.
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _SWITCH = {"on": True, "true": True, "off": False, "false": False}
@@ -45,6 +51,17 @@ class DeploySettings:
     pack_concurrency: int | None
     # Swagger UI at /api/v1/docs (no key needed to read it; trying requests needs one).
     docs: bool = False
+    # Who the alarms e-mail (an SNS subscription to confirm); None: the topic only.
+    alarm_email: str | None = None
+    # The API stage's steady rate (requests per second) and burst, across all clients.
+    api_rate_limit: int = DEFAULT_API_RATE_LIMIT
+    api_burst_limit: int = DEFAULT_API_BURST_LIMIT
+    # Concurrent pack workers of all downloads together, reserved (so they never take the
+    # account's concurrency from the API) and capped; None: neither.
+    pack_reserved_concurrency: int | None = DEFAULT_PACK_RESERVED_CONCURRENCY
+    # AWS WAF in front of the API: the managed common rule set and a per-address rate rule.
+    waf: bool = False
+    waf_rate_limit: int = DEFAULT_WAF_RATE_LIMIT
 
     @property
     def switches(self) -> frozenset[str]:
@@ -72,6 +89,10 @@ def _whole_number(key: str, value: Any, default: int | None) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise ConfigurationError(f"context {key}={value!r}: use a whole number of at least 1")
     return int(text)
+
+
+def _count(key: str, value: Any, default: int) -> int:
+    return _whole_number(key, value, None) or default
 
 
 def cors_origins(value: Any) -> tuple[str, ...]:
@@ -112,4 +133,23 @@ def from_context(get: Callable[[str], Any]) -> DeploySettings:
         public_base_url=_text(get("public_base_url")) or None,
         pack_concurrency=_whole_number("pack_concurrency", get("pack_concurrency"), default=None),
         docs=_switch("docs", get("docs"), default=False),
+        alarm_email=alarm_email(get("alarm_email")),
+        api_rate_limit=_count("api_rate_limit", get("api_rate_limit"), DEFAULT_API_RATE_LIMIT),
+        api_burst_limit=_count("api_burst_limit", get("api_burst_limit"), DEFAULT_API_BURST_LIMIT),
+        pack_reserved_concurrency=None
+        if _text(get("pack_reserved_concurrency")).lower() == "off"
+        else _whole_number(
+            "pack_reserved_concurrency", get("pack_reserved_concurrency"), DEFAULT_PACK_RESERVED_CONCURRENCY
+        ),
+        waf=_switch("waf", get("waf"), default=False),
+        waf_rate_limit=_count("waf_rate_limit", get("waf_rate_limit"), DEFAULT_WAF_RATE_LIMIT),
     )
+
+
+def alarm_email(value: Any) -> str | None:
+    text = _text(value)
+    if not text:
+        return None
+    if "@" not in parseaddr(text)[1] or parseaddr(text)[1] != text:
+        raise ConfigurationError(f"context alarm_email={text!r}: use one e-mail address, e.g. ops@your.domain")
+    return text

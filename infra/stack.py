@@ -17,7 +17,7 @@ from carton.schema import (
 )
 from infra.api import Api
 from infra.definition import placeholders
-from infra.functions import Functions
+from infra.functions import PACK_WORKER, Functions, metrics_namespace
 from infra.nag import acknowledge
 from infra.observability import Observability
 from infra.permissions import WORKFLOW_ACTIONS
@@ -83,14 +83,24 @@ class CartonStack(cdk.Stack):
             functions=by_name,
             authorizer_function=by_name[AUTHORIZER],
             routes=deployed_routes(settings.switches),
+            name=self.stack_name,
+            throttling=(settings.api_rate_limit, settings.api_burst_limit),
+            waf_rate_limit=settings.waf_rate_limit if settings.waf else None,
             cors_origins=settings.cors_origins,
         )
         triggers = Triggers(self, "Triggers", storage=storage, functions=by_name)
         Observability(
             self,
             "Observability",
-            dead_letter_queues=triggers.dead_letter_queues,
+            namespace=metrics_namespace(self.stack_name),
+            functions=by_name,
+            pack_worker=PACK_WORKER,
+            api=api.rest_api,
             state_machine=workflow.state_machine,
+            queues=triggers.queues,
+            dead_letter_queues=triggers.dead_letter_queues,
+            table=storage.table,
+            alarm_email=settings.alarm_email,
         )
         self._acknowledge_library_constructs()
         cdk.CfnOutput(self, API_URL_OUTPUT, value=api.url)

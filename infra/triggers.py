@@ -34,6 +34,7 @@ class Triggers(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.dead_letter_queues: list[sqs.Queue] = []
+        self.queues: dict[str, sqs.Queue] = {}  # feed name -> the queue its function reads
         for feed in S3_FEEDS:
             scope_ = Construct(self, feed.name)
             dead_letters = sqs.Queue(
@@ -67,3 +68,4 @@ class Triggers(Construct):
                 sources.SqsEventSource(queue, batch_size=10, report_batch_item_failures=True)
             )
             self.dead_letter_queues.append(dead_letters)
+            self.queues[feed.name] = queue

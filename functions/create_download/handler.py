@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from carton.downloads import create_download_once, representation
 from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 from carton.models import CreateDownloadRequest, DownloadOut
-from carton.observability import MetricUnit, metrics
+from carton.observability import measure
 from carton.store import Store
 
 app = api_resolver()
@@ -29,7 +29,7 @@ EXAMPLES = {
 def create(request: Annotated[CreateDownloadRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     key = app.current_event.headers.get("idempotency-key")
     download = create_download_once(principal(app), request, key, Store(), app.lambda_context)
-    metrics.add_metric(name="DownloadsCreated", unit=MetricUnit.Count, value=1)
+    measure("DownloadsCreated")
     body = representation(download, base_url(app))
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url})
 

@@ -109,3 +109,21 @@ def test_the_makefile_hands_each_pair_to_the_cdk_cli_as_one_argument() -> None:
         ["bash", "-c", script], cwd=ROOT, env={**env, "CARTON_CONTEXT": "oops"}, capture_output=True, text=True
     )
     assert refused.returncode != 0 and "not key=value" in refused.stderr and not refused.stdout
+
+
+def test_operations_settings_have_safe_defaults_and_are_checked() -> None:
+    found = settings()
+    assert (found.alarm_email, found.waf, found.docs) == (None, False, False)
+    assert (found.api_rate_limit, found.api_burst_limit, found.pack_reserved_concurrency) == (50, 100, 50)
+    chosen = settings(alarm_email="ops@x.example", waf="on", waf_rate_limit="500", pack_reserved_concurrency="off")
+    assert (chosen.alarm_email, chosen.waf, chosen.waf_rate_limit, chosen.pack_reserved_concurrency) == (
+        "ops@x.example",
+        True,
+        500,
+        None,
+    )
+    assert settings(pack_reserved_concurrency="20").pack_reserved_concurrency == 20
+    with pytest.raises(ConfigurationError, match="one e-mail address"):
+        settings(alarm_email="Ops <ops@x.example>, b@x.example")
+    with pytest.raises(ConfigurationError, match="whole number"):
+        settings(api_rate_limit="fast")

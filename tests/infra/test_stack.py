@@ -53,7 +53,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = json.loads((ROOT / "cdk.json").read_text())["context"]
 MAIL_FROM = "Carton <no-reply@carton.example>"
 ORIGINS = ("https://app.example", "https://admin.example")
-ALTERNATIVE = {"cors_origins": ", ".join(ORIGINS), "email": "off", "architecture": "x86_64", "docs": "on"}
+ALTERNATIVE = {
+    "cors_origins": ", ".join(ORIGINS),
+    "email": "off",
+    "architecture": "x86_64",
+    "docs": "on",
+    "waf": "on",
+    "alarm_email": "ops@carton.example",
+    "pack_reserved_concurrency": "off",
+    "api_rate_limit": "7",
+}
 API_FUNCTIONS = set(http_functions(DEPLOYED_ROUTES))
 ALTERNATIVE_ROUTES = deployed_routes(frozenset({"docs"}))
 FUNCTIONS = set(deployed_functions())
@@ -564,3 +573,90 @@ def test_swagger_ui_is_deployed_only_with_the_docs_switch(synthesized: Synth, al
     ]
     assert len(docs) == len([r for r in ALTERNATIVE_ROUTES if not r.authorized for _ in r.resource_paths])
     assert len(ALTERNATIVE_ROUTES) == len(DEPLOYED_ROUTES) + 1
+
+
+# --- operations -----------------------------------------------------------------------------
+
+
+def _alarms(synth: Synth) -> dict[str, dict[str, Any]]:
+    return {key: value["Properties"] for key, value in synth.stack.find_resources("AWS::CloudWatch::Alarm").items()}
+
+
+def test_every_alarm_acts_on_the_one_topic_which_mails_the_operators_when_asked(
+    synthesized: Synth, alternative: Synth
+) -> None:
+    for synth in (synthesized, alternative):
+        (topic,) = synth.stack.find_resources("AWS::SNS::Topic")
+        alarms = _alarms(synth)
+        assert len(alarms) > len(FUNCTIONS)
+        for alarm in alarms.values():
+            assert alarm["AlarmActions"] == [{"Ref": topic}] and alarm["OKActions"] == [{"Ref": topic}]
+            assert alarm["AlarmDescription"]
+    assert not synthesized.stack.find_resources("AWS::SNS::Subscription")
+    alternative.stack.has_resource_properties(
+        "AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@carton.example"}
+    )
+
+
+def test_alarms_cover_the_api_every_function_the_workflow_the_feeds_and_the_table(synthesized: Synth) -> None:
+    described = " ".join(alarm["AlarmDescription"] for alarm in _alarms(synthesized).values())
+    for name in FUNCTIONS:
+        assert f"Function {name} failed or was throttled" in described, name
+    for what in (
+        "5xx",
+        "p90 latency",
+        "packaging executions failed",
+        "timed out",
+        "dead-letter queue",
+        "feed has had a message waiting",
+        "DynamoDB throttled",
+        "no progress for an hour",
+    ):
+        assert what in described, what
+
+
+def test_a_dashboard_shows_requests_downloads_bytes_duration_and_queues(synthesized: Synth) -> None:
+    (dashboard,) = synthesized.stack.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for shown in (
+        "API requests",
+        "API latency",
+        "DownloadsCompleted",
+        "DownloadsFailed",
+        "BytesPackaged",
+        "PackagingSeconds",
+        "Feed queues",
+        "Executions",
+    ):
+        assert shown in body, shown
+
+
+def test_the_stage_is_throttled_logs_latency_and_packing_has_its_own_concurrency(
+    synthesized: Synth, alternative: Synth
+) -> None:
+    (stage,) = synthesized.api.find_resources("AWS::ApiGateway::Stage").values()
+    (settings,) = stage["Properties"]["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == 50 and settings["ThrottlingBurstLimit"] == 100
+    log_format = stage["Properties"]["AccessLogSetting"]["Format"]
+    assert "$context.responseLatency" in log_format and "$context.integrationLatency" in log_format
+    (other,) = alternative.api.find_resources("AWS::ApiGateway::Stage").values()
+    assert other["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == 7
+    pack = synthesized.functions()["workflow_pack"]["Properties"]
+    assert pack["ReservedConcurrentExecutions"] == 50
+    assert "ReservedConcurrentExecutions" not in alternative.functions()["workflow_pack"]["Properties"]
+    for name, function in synthesized.functions().items():
+        if name != "workflow_pack":
+            assert "ReservedConcurrentExecutions" not in function["Properties"], name
+
+
+def test_waf_guards_the_stage_only_when_asked_and_lets_large_bodies_through(
+    synthesized: Synth, alternative: Synth
+) -> None:
+    assert not synthesized.api.find_resources("AWS::WAFv2::WebACL")
+    (acl,) = alternative.api.find_resources("AWS::WAFv2::WebACL").values()
+    common, rate = acl["Properties"]["Rules"]
+    managed = common["Statement"]["ManagedRuleGroupStatement"]
+    assert managed["Name"] == "AWSManagedRulesCommonRuleSet"
+    assert managed["RuleActionOverrides"] == [{"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}]
+    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    alternative.api.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)

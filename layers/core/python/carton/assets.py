@@ -48,6 +48,7 @@ from carton.models import (
     UploadState,
     utcnow,
 )
+from carton.observability import measure
 from carton.paging import fingerprint
 from carton.routes import API_PREFIX, UPLOAD_ROUTE
 from carton.safehttp import DeliveryFailed, Policy, TooLarge, UnsafeDestination, get
@@ -212,6 +213,7 @@ def import_asset(principal: Principal, request: ImportAssetRequest, store: Store
         if winner is None:
             raise
         return _duplicate(winner, request, store), False
+    measure("AssetsIngested")
     return asset, True
 
 
@@ -378,8 +380,18 @@ def create_upload(principal: Principal, request: UploadRequest, store: Store, ba
     )
 
 
+def _rejected(kind: str) -> None:
+    measure("UploadsRejected")
+    measure("UploadsRejected", reason=kind)
+
+
 class Rejected(Exception):
-    """The uploaded object cannot become an asset; the reason is recorded on the upload."""
+    """The uploaded object cannot become an asset; the reason is recorded on the upload, and
+    its kind (a metric's dimension: a few values, never the sentence) counted."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 def _read_checked(chunks: Iterator[bytes], upload: Upload) -> tuple[Checksums, tuple[int, int] | None]:
@@ -395,17 +407,19 @@ def _read_checked(chunks: Iterator[bytes], upload: Upload) -> tuple[Checksums, t
             if len(head) >= SNIFF_BYTES or size >= upload.size:
                 sniffed = sniff(head)
                 if sniffed is None or not agrees(upload.content_type, sniffed):
-                    raise Rejected(f"declared {upload.content_type}, the bytes are {sniffed or 'of no accepted type'}")
+                    raise Rejected(
+                        f"declared {upload.content_type}, the bytes are {sniffed or 'of no accepted type'}", "type"
+                    )
                 checked = True
         if dimensions is not None:
             try:
                 dimensions.feed(chunk)
             except ImageTooLarge as error:
-                raise Rejected(str(error)) from error
+                raise Rejected(str(error), "image") from error
     if size == 0:
-        raise Rejected("the file is empty")
+        raise Rejected("the file is empty", "empty")
     if dimensions is not None and dimensions.size is None:
-        raise Rejected("not a readable image")
+        raise Rejected("not a readable image", "image")
     return Checksums(size, digest.hexdigest(), crc), dimensions.size if dimensions else None
 
 
@@ -440,17 +454,22 @@ def ingest_upload(key: str, store: Store) -> Upload | None:
                     "updated_at": utcnow(),
                 }
             )
+            _rejected("vanished")
             return store.settle_upload(vanished)
         raise
     try:
         if response["ContentLength"] != upload.size:
-            raise Rejected(f"{response['ContentLength']} bytes arrived, {upload.size} were announced")
+            raise Rejected(f"{response['ContentLength']} bytes arrived, {upload.size} were announced", "size")
         sums, size = _read_checked(response["Body"].iter_chunks(READ_CHUNK), upload)
         settled = _settle(upload, sums, size, response["ETag"], key, store)
     except Rejected as rejected:
+        _rejected(rejected.kind)
         settled = upload.model_copy(
             update={"state": UploadState.REJECTED, "reason": str(rejected), "updated_at": utcnow()}
         )
+    else:
+        if not settled.duplicate:
+            measure("AssetsIngested")
     settled = store.settle_upload(settled)  # the record first, then the object (see above)
     s3.delete_object(Bucket=bucket, Key=key)
     return settled

@@ -18,7 +18,7 @@ from carton import aws
 from carton.downloads import execution_arn, finish_delete, start_workflow, stop_workflow
 from carton.errors import NotFound, error_code
 from carton.models import Download, DownloadState, utcnow
-from carton.observability import logger
+from carton.observability import logger, measure
 from carton.schema import ACTIVITY_SHARDS, STALLED_AFTER_SECONDS
 from carton.store import ACTIVE_STATES, Store
 from carton.workflow import fail
@@ -48,6 +48,7 @@ def sweep(store: Store, now: datetime | None = None) -> dict[str, int]:
             outcomes[outcome] += 1
             if outcome not in ("busy", "ended", "gone"):
                 logger.info("swept", account_id=account_id, download_id=download_id, outcome=outcome)
+                measure("DownloadsSwept", outcome=outcome)
     return dict(outcomes)
 
 

@@ -39,7 +39,7 @@ from carton.models import (
     TargetState,
     utcnow,
 )
-from carton.observability import logger
+from carton.observability import MetricUnit, logger, measure
 from carton.packaging import (
     CHANGED,
     FORBIDDEN,
@@ -486,6 +486,10 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
             upload_id=None,
             progress=totals.model_copy(update={"files_done": totals.files_total, "bytes_done": totals.bytes_total}),
         )
+        measure("DownloadsCompleted")
+        measure("BytesPackaged", document.size, MetricUnit.Bytes)
+        measure("PackagingSeconds", (now - download.created_at).total_seconds(), MetricUnit.Seconds)
+        measure("FilesSkipped", totals.files_skipped)
     except Conflict:
         try:
             current = store.get_download(account_id, download_id)
@@ -572,8 +576,13 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
     if not unfinished:  # ended already (a failed notification, a second report): nothing to mark
         return {"account_id": account_id, "download_id": download_id, "state": download.state.value}
     error = _error_from(failure)
-    with contextlib.suppress(Conflict):  # deleted or finished meanwhile: nothing left to mark
+    try:
         store.fail_download(account_id, download_id, error)
+    except Conflict:  # deleted or finished meanwhile: nothing left to mark
+        pass
+    else:
+        measure("DownloadsFailed")
+        measure("DownloadsFailed", code=error.code)
     return {
         "account_id": account_id,
         "download_id": download_id,
