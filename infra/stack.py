@@ -89,7 +89,7 @@ class CartonStack(cdk.Stack):
             cors_origins=settings.cors_origins,
         )
         triggers = Triggers(self, "Triggers", storage=storage, functions=by_name)
-        Observability(
+        observability = Observability(
             self,
             "Observability",
             namespace=metrics_namespace(self.stack_name),
@@ -106,6 +106,7 @@ class CartonStack(cdk.Stack):
         cdk.CfnOutput(self, API_URL_OUTPUT, value=api.url)
         cdk.CfnOutput(self, ADMIN_FUNCTION_OUTPUT, value=by_name[ADMIN].function_name)
         cdk.CfnOutput(self, "ArchivesBucket", value=storage.archives.bucket_name)
+        cdk.CfnOutput(self, "AlarmsTopicArn", value=observability.topic.topic_arn)
 
     def _acknowledge_library_constructs(self) -> None:
         """Findings on roles that aws-cdk-lib creates itself, each with the reason it stays."""
