@@ -23,7 +23,14 @@ only; moto's files stay as they are.
    lists are only read by moto's reset and its debugging dashboard; here they hold weak
    references, so what moto itself no longer uses is freed.
 
-`harden()` applies all three (idempotent); `soften()` undoes them (tests).
+4. **The server's dispatch reads the disk once.** moto's server finds the backend of every
+   request under one global lock, and on the way lists moto's package directory (an
+   `isdir` per service, ~150 system calls) each time. Every S3 call of the functions goes
+   through that server (presigned URLs must be real), so with a few hundred downloads
+   packing at once thousands of threads queue on the lock while its holder walks the disk
+   (300 downloads: none ended after four minutes). Here the list is read once.
+
+`harden()` applies all four (idempotent); `soften()` undoes them (tests).
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any
 
+from moto import backends as moto_backends
 from moto.core.common_models import BaseModel
 from moto.core.model_instances import model_data
 from moto.dynamodb.comparisons import get_filter_expression
@@ -370,10 +378,20 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
 
 
 _ORIGINAL_WAIT = Queue.wait_for_messages
-_patches: list[tuple[type[Any], str, Any]] = []
+_patches: list[tuple[type[Any] | ModuleType, str, Any]] = []
 
 
-def _patch(owner: type[Any], name: str, value: Any) -> None:
+_ORIGINAL_MODULE_LIST = moto_backends.list_of_moto_modules
+
+
+@functools.cache
+def _moto_modules() -> frozenset[str]:
+    """What moto.backends.list_of_moto_modules yields (its package folders): fixed for the
+    life of the process."""
+    return frozenset(_ORIGINAL_MODULE_LIST())
+
+
+def _patch(owner: type[Any] | ModuleType, name: str, value: Any) -> None:
     _patches.append((owner, name, owner.__dict__.get(name, _MISSING)))
     setattr(owner, name, value)
 
@@ -411,6 +429,8 @@ def harden() -> None:
     _patch(SQSResponse, "call_action", _locked(SQSResponse.call_action, SQS_LOCK, _changing_action))
     _lock_backend_methods(SQSBackend, SQS_LOCK)
     _patch(Queue, "wait_for_messages", _wait_for_messages)
+    _moto_modules()  # read now, before any request waits on it
+    _patch(moto_backends, "list_of_moto_modules", _moto_modules)
 
 
 def soften() -> None:

@@ -234,3 +234,18 @@ def test_an_entry_with_two_operations_refuses_the_whole_transaction(monkeypatch:
         hardening.soften()
     assert error is not None
     assert [row[:2] for row in rows] == [("A", "1"), ("B", "1")]
+
+
+def test_the_servers_dispatch_lists_motos_services_once(hardened: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's server walked its package directory on every request, under its global lock."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    listed = set(hardening._ORIGINAL_MODULE_LIST())
+    calls = []
+    monkeypatch.setattr("os.listdir", lambda path: calls.append(path) or [])
+    assert set(backends.list_of_moto_modules()) == listed and {"s3", "dynamodb"} <= listed
+    app = DomainDispatcherApplication(lambda *_: None)
+    for _ in range(3):
+        assert app.get_backend_for_host("s3") == "s3"
+    assert calls == []
