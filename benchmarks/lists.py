@@ -19,11 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from moto import mock_aws
 
-from carton import aws, config
-from carton.download_list import list_downloads
+from carton.downloads.listing import list_downloads
 from carton.models import Download, DownloadState, Principal, Role, Target
-from carton.schema import BY_ASSET_INDEX, LIST_SORT_KEY
-from carton.store import Store, counters_key, counters_of, download_item, index_partition, list_sort_key
+from carton.shared import aws, config
+from carton.storage.schema import BY_ASSET_INDEX, LIST_SORT_KEY
+from carton.storage.store import Store, counters_key, counters_of, download_item, index_partition, list_sort_key
 from carton_local.resources import create_all
 
 USERS = [f"user{i}" for i in range(20)]

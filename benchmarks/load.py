@@ -19,11 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 from benchmarks.local import rss_mib
-from carton import aws
+from carton.downloads.sweeper import STALLED_AFTER, sweep
 from carton.models import utcnow
-from carton.schema import PLANS_PREFIX
-from carton.store import Store
-from carton.sweeper import STALLED_AFTER, sweep
+from carton.shared import aws
+from carton.storage.schema import PLANS_PREFIX
+from carton.storage.store import Store
 from carton_local.stack import LocalStack
 from tests.e2e.conftest import Api
 

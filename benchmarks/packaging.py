@@ -4,8 +4,8 @@ checked by zipfile, unzip, 7z and bsdtar.
 
 (a) baseline: the same source bytes copied into one multipart upload by the same number
     of workers (ranged GET → UploadPart), no ZIP work;
-(b) Carton: the planned archive (carton.assembly) assembled by workers running
-    carton.packaging.pack_parts — UploadPartCopy for large ranges, glue streamed.
+(b) Carton: the planned archive (carton.packaging.assembly) assembled by workers running
+    carton.packaging.workers.pack_parts — UploadPartCopy for large ranges, glue streamed.
 
 S3 is moto's server in a separate process, so this process is the workers' memory.
 Against moto, MB/s is bound by moto's single process (a "server-side" copy is a memory
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, cast
 
 import boto3
 
-from carton.archive import Member, plan_archive
-from carton.assembly import GLUE_PART, Source, assemble
-from carton.packaging import PlanDocument, document_of, pack_parts
+from carton.packaging.archive import Member, plan_archive
+from carton.packaging.assembly import GLUE_PART, Source, assemble
+from carton.packaging.workers import PlanDocument, document_of, pack_parts
 from carton_local.archives import verify_archive
 
 if TYPE_CHECKING:

@@ -77,7 +77,7 @@ def _environment(endpoint: str) -> None:
 
 
 def _configure(table: str, buckets: dict[str, str], state_machine: str) -> None:
-    from carton import aws, config
+    from carton.shared import aws, config
 
     os.environ.update(
         {
@@ -95,10 +95,10 @@ def seed(count: int, rng: random.Random) -> list[str]:
     """`count` assets: S3 objects (CRC-32 checksums, as ingest stores them) and records
     written with BatchWriteItem (moto copies the whole table on every transaction, so
     the import path's TransactWriteItems would take hours at this size)."""
-    from carton import aws
-    from carton.config import settings
     from carton.models import Asset
-    from carton.store import Store, asset_item
+    from carton.shared import aws
+    from carton.shared.config import settings
+    from carton.storage.store import Store, asset_item
 
     s3, bucket = aws.s3(), settings().assets_bucket
     block = rng.randbytes(ASSET_SIZE * 2)
@@ -131,7 +131,7 @@ def seed(count: int, rng: random.Random) -> list[str]:
 def new_download(asset_ids: list[str], label: str) -> str:
     """A pending download as POST /downloads leaves it (its planned targets included)."""
     from carton.models import Download, Target
-    from carton.store import Store
+    from carton.storage.store import Store
 
     download_id = hashlib.sha256(f"{label}{time.time_ns()}".encode()).hexdigest()[:32]
     download = Download(
@@ -154,8 +154,8 @@ def new_download(asset_ids: list[str], label: str) -> str:
 
 
 def _scale_parts_down() -> None:
-    """Every part size in carton.assembly divided by SCALE_DOWN (this process only)."""
-    from carton import assembly
+    """Every part size in carton.packaging.assembly divided by SCALE_DOWN (this process only)."""
+    from carton.packaging import assembly
 
     for name in ("MiB", "MIN_PART", "MAX_PART", "GLUE_PART", "COPY_THRESHOLD"):
         setattr(assembly, name, getattr(assembly, name) // SCALE_DOWN)
@@ -180,7 +180,7 @@ def _rss() -> int:
 def _count_calls() -> dict[str, list[float]]:
     """AWS operation → [calls, summed seconds] for the S3 and DynamoDB clients Carton uses
     (summed over threads: 16 HEADs at once count 16 times)."""
-    from carton import aws
+    from carton.shared import aws
 
     calls: dict[str, list[float]] = {}
     lock = threading.Lock()
@@ -272,10 +272,10 @@ CASES = [Case("targets", scaled=False), Case("parts", scaled=True)]
 
 
 def run_case(case: Case, asset_ids: list[str], trace: bool) -> list[dict[str, object]]:
-    from carton import aws
-    from carton.config import settings
-    from carton.schema import plan_key
-    from carton.store import Store
+    from carton.shared import aws
+    from carton.shared.config import settings
+    from carton.storage.schema import plan_key
+    from carton.storage.store import Store
 
     label = f"{case.name}{' (tracemalloc)' if trace else ''}"
     download_id = new_download(asset_ids, f"bench-{case.name}{'-traced' if trace else ''}")
@@ -329,7 +329,7 @@ def main() -> None:
         _environment(endpoint)
         resources = create_all("carton-bench")
         _configure(resources.table, resources.buckets, resources.state_machine_arn)
-        importlib.import_module("carton.workflow")
+        importlib.import_module("carton.packaging.steps")
         started = time.perf_counter()
         asset_ids = seed(count, random.Random(20261125))
         print(

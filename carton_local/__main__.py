@@ -9,8 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
-from carton.observability import logger
-from carton.routes import API_PREFIX
+from carton.shared.observability import logger
+from carton.web.routes import API_PREFIX
 from carton_local.stack import DEFAULT_HOME, DEMO_ACCOUNT, DEMO_ADMIN, LocalStack
 from carton_local.state import STATE_DIR, StateDir, StateInUse
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from carton.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION, EXECUTION_ENDED_RETRIES, SWEEPER_FUNCTION
+from carton.storage.schema import ENDED_BADLY, EXECUTION_ENDED_FUNCTION, EXECUTION_ENDED_RETRIES, SWEEPER_FUNCTION
 from carton_local.lambdas import ACCOUNT, REGION, FunctionError, LocalFunctions
 
 POLL_SECONDS = 1.0

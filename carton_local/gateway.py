@@ -30,9 +30,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aws_lambda_powertools.event_handler import CORSConfig
 
-from carton.formats import split_suffix
-from carton.http import cors_config
-from carton.routes import (
+from carton.web.formats import split_suffix
+from carton.web.http import cors_config
+from carton.web.routes import (
     GATEWAY_ANSWERS,
     MAX_EVENT_BYTES,
     MAX_REQUEST_BYTES,

@@ -9,7 +9,13 @@ from typing import Any
 
 import boto3
 
-from carton.schema import FEED_MAX_RECEIVES, FEED_VISIBILITY_TIMEOUT_SECONDS, S3_FEEDS, TABLE_INDEXES, TABLE_KEYS
+from carton.storage.schema import (
+    FEED_MAX_RECEIVES,
+    FEED_VISIBILITY_TIMEOUT_SECONDS,
+    S3_FEEDS,
+    TABLE_INDEXES,
+    TABLE_KEYS,
+)
 from carton_local.lambdas import ACCOUNT, function_arn
 from infra.definition import placeholders, render
 

@@ -18,12 +18,12 @@ from typing import Any, cast
 
 from moto import mock_aws
 
-from carton import aws, config
-from carton.assets import store_bytes
-from carton.auth import create_account, issue_token, token_hash
-from carton.errors import Conflict, NotFound
-from carton.schema import S3_FEEDS
-from carton.store import Store
+from carton.accounts.keys import create_account, issue_token, token_hash
+from carton.assets.service import store_bytes
+from carton.shared import aws, config
+from carton.shared.errors import Conflict, NotFound
+from carton.storage.schema import S3_FEEDS
+from carton.storage.store import Store
 from carton_local.console import StepLog
 from carton_local.executions import ExecutionWatcher, SweepTimer
 from carton_local.gateway import gateway_server

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from carton.schema import ADMIN_FUNCTION, ADMIN_FUNCTION_OUTPUT, API_URL_OUTPUT
+from carton.storage.schema import ADMIN_FUNCTION, ADMIN_FUNCTION_OUTPUT, API_URL_OUTPUT
 from carton_local.lambdas import REGION
 from carton_local.stack import DEFAULT_HOME, ENDPOINTS_FILE
 

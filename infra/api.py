@@ -1,4 +1,4 @@
-"""The REST API, generated from the route table (carton.routes)."""
+"""The REST API, generated from the route table (carton.web.routes)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
-from carton.routes import (
+from carton.web.routes import (
     CORS_ALLOW_HEADERS,
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE_SECONDS,

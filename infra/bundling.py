@@ -104,7 +104,13 @@ class WithOpenApiDocument(CopyTree):
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         super().try_bundle(output_dir, options)
         subprocess.run(  # noqa: S603 (our own module, with this interpreter)
-            [sys.executable, "-m", "carton.openapi", str(ROOT / "functions"), str(Path(output_dir) / "openapi.json")],
+            [
+                sys.executable,
+                "-m",
+                "carton.web.openapi",
+                str(ROOT / "functions"),
+                str(Path(output_dir) / "openapi.json"),
+            ],
             check=True,
         )
         return True

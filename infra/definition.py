@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from carton.errors import StorageThrottled, StorageUnavailable
+from carton.shared.errors import StorageThrottled, StorageUnavailable
 from infra.permissions import DEFAULT_SIZING, SIZING
 
 ASL_FILE = Path(__file__).with_name("workflow.asl.json")
@@ -21,7 +21,7 @@ _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 # Faults that pass: of the Lambda service itself (Step Functions' "Handle Lambda service
 # exceptions" best practice, plus throttling), and of S3 and DynamoDB as the steps report
-# them (carton.errors.retried_by_the_workflow). Every step is safe to run again; our own
+# them (carton.shared.errors.retried_by_the_workflow). Every step is safe to run again; our own
 # errors are not retried, since packaging the same bytes again would fail the same way.
 TRANSIENT_ERRORS = [
     "Lambda.ClientExecutionTimeoutException",

@@ -11,7 +11,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from carton import config
+from carton.shared import config
 from infra.bundling import (
     LAMBDA_PYTHON,
     core_layer_code,

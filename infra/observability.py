@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from carton.observability import SERVICE
+from carton.shared.observability import SERVICE
 from infra.nag import acknowledge
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
@@ -40,7 +40,7 @@ def log_group(
 
 
 def carton_metric(namespace: str, name: str, statistic: str = "Sum", **dimensions: str) -> cloudwatch.Metric:
-    """A metric the functions publish (carton.observability.measure)."""
+    """A metric the functions publish (carton.shared.observability.measure)."""
     return cloudwatch.Metric(
         namespace=namespace,
         metric_name=name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carton.schema import (
+from carton.storage.schema import (
     ADMIN_FUNCTION,
     ARCHIVES_PREFIX,
     ASSETS_PREFIX,
@@ -78,7 +78,7 @@ NOTIFIES = ("workflow_notify",)
 # Functions that query the list indexes (table ARN + /index/*).
 QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads", SWEEPER_FUNCTION)
 
-# What carton.leftovers removes: unfinished uploads, the plan, an archive never completed.
+# What carton.packaging.leftovers removes: unfinished uploads, the plan, an archive never completed.
 _REMOVES_LEFTOVERS = [
     ("archives", ARCHIVES_PREFIX, ["s3:AbortMultipartUpload", "s3:DeleteObject"]),
     ("archives", PLANS_PREFIX, ["s3:DeleteObject"]),
@@ -137,7 +137,7 @@ MISSING_IS_404 = ("assets", "archives")
 # and the failure step find the uploads an earlier attempt opened on the archive's key.
 BUCKET_ACTIONS: dict[str, list[tuple[str, list[str]]]] = {
     "workflow_prepare": [("archives", ["s3:ListBucketMultipartUploads"])],
-    # carton.leftovers finds uploads an attempt opened but did not live to record.
+    # carton.packaging.leftovers finds uploads an attempt opened but did not live to record.
     **{
         name: [("archives", ["s3:ListBucketMultipartUploads"])]
         for name in ("workflow_fail", EXECUTION_ENDED_FUNCTION, SWEEPER_FUNCTION, "delete_download")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
-from carton import config
+from carton.shared import config
 
 # Graviton by default (cheaper per GB-second); `architecture=x86_64` picks Intel.
 ARCHITECTURE_NAMES = ("arm64", "x86_64")
@@ -65,7 +65,7 @@ class DeploySettings:
 
     @property
     def switches(self) -> frozenset[str]:
-        """The optional routes this stack deploys (carton.routes.Route.deployed_with)."""
+        """The optional routes this stack deploys (carton.web.routes.Route.deployed_with)."""
         return frozenset(name for name, on in (("docs", self.docs),) if on)
 
 

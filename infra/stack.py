@@ -5,9 +5,8 @@ from __future__ import annotations
 import aws_cdk as cdk
 from constructs import Construct
 
-from carton import config
-from carton.routes import deployed_routes, http_functions
-from carton.schema import (
+from carton.shared import config
+from carton.storage.schema import (
     ADMIN_FUNCTION,
     ADMIN_FUNCTION_OUTPUT,
     API_URL_OUTPUT,
@@ -15,6 +14,7 @@ from carton.schema import (
     S3_FEEDS,
     SWEEPER_FUNCTION,
 )
+from carton.web.routes import deployed_routes, http_functions
 from infra.api import Api
 from infra.definition import placeholders
 from infra.functions import PACK_WORKER, Functions, metrics_namespace

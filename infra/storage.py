@@ -9,7 +9,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from carton.schema import PLANS_PREFIX, TABLE_INDEXES, TABLE_KEYS
+from carton.storage.schema import PLANS_PREFIX, TABLE_INDEXES, TABLE_KEYS
 from infra.nag import acknowledge
 
 _S = dynamodb.AttributeType.STRING

@@ -12,7 +12,7 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from carton.schema import FEED_MAX_RECEIVES, FEED_VISIBILITY_TIMEOUT_SECONDS, S3_FEEDS
+from carton.storage.schema import FEED_MAX_RECEIVES, FEED_VISIBILITY_TIMEOUT_SECONDS, S3_FEEDS
 from infra.nag import acknowledge
 from infra.storage import Storage
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from carton.schema import ENDED_BADLY, EXECUTION_ENDED_RETRIES, SWEEP_EVERY_MINUTES
+from carton.storage.schema import ENDED_BADLY, EXECUTION_ENDED_RETRIES, SWEEP_EVERY_MINUTES
 from infra.definition import definition_template, placeholders, with_concurrency
 from infra.nag import acknowledge
 from infra.observability import log_group
@@ -67,7 +67,7 @@ class Workflow(Construct):
         rule.add_target(targets.LambdaFunction(function, retry_attempts=EXECUTION_ENDED_RETRIES))
 
     def sweep_with(self, function: lambda_.Function) -> None:
-        """Run the sweeper (carton.sweeper) on a schedule: downloads that did not end as
+        """Run the sweeper (carton.downloads.sweeper) on a schedule: downloads that did not end as
         they should are resumed, failed or deleted."""
         rule = events.Rule(
             self,

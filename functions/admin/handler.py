@@ -9,12 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from carton.auth import create_account
-from carton.errors import CartonError
-from carton.http import validation_errors
+from carton.accounts.keys import create_account
 from carton.models import CreateAccountRequest
-from carton.observability import entrypoint, logger
-from carton.store import Store
+from carton.shared.errors import CartonError
+from carton.shared.observability import entrypoint, logger
+from carton.storage.store import Store
+from carton.web.http import validation_errors
 
 ACTIONS = ("create_account",)
 

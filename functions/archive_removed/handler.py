@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from carton.feeds import process_s3_feed
-from carton.observability import entrypoint
-from carton.store import Store
-from carton.workflow import archive_removed
+from carton.packaging.steps import archive_removed
+from carton.shared.feeds import process_s3_feed
+from carton.shared.observability import entrypoint
+from carton.storage.store import Store
 
 
 def expire(event: dict[str, Any], context: Any) -> dict[str, Any]:

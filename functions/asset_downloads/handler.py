@@ -2,13 +2,13 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.assets import live_asset
-from carton.download_list import list_downloads
-from carton.downloads import representation
-from carton.errors import Gone
-from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.assets.service import live_asset
+from carton.downloads.listing import list_downloads
+from carton.downloads.service import representation
 from carton.models import DownloadList
-from carton.store import Store
+from carton.shared.errors import Gone
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 
 app = api_resolver()
 

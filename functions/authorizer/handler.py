@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from carton.auth import authenticate, authorizer_policy
-from carton.errors import Unauthorized
-from carton.observability import entrypoint, logger
-from carton.store import Store
+from carton.accounts.keys import authenticate, authorizer_policy
+from carton.shared.errors import Unauthorized
+from carton.shared.observability import entrypoint, logger
+from carton.storage.store import Store
 
 
 def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -6,11 +6,11 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.downloads import create_download_once, representation
-from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.downloads.service import create_download_once, representation
 from carton.models import CreateDownloadRequest, DownloadOut
-from carton.observability import measure
-from carton.store import Store
+from carton.shared.observability import measure
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()
 # Shown by Swagger UI and sent by the fuzz test: accepted as is on the local stack (its demo assets).

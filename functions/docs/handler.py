@@ -8,7 +8,7 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
-from carton.http import api_handler, api_resolver, route_of
+from carton.web.http import api_handler, api_resolver, route_of
 
 app = api_resolver()
 ASSETS = Path(swagger_ui.__file__).parent

@@ -2,10 +2,10 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.downloads import archive_link
-from carton.http import api_handler, api_resolver, documented, principal, redirect
-from carton.routes import routes_of
-from carton.store import Store
+from carton.downloads.service import archive_link
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, documented, principal, redirect
+from carton.web.routes import routes_of
 
 app = api_resolver()
 

@@ -3,9 +3,9 @@ execution that failed, timed out or was stopped never leaves its download packag
 
 from typing import Any
 
-from carton import workflow
-from carton.observability import entrypoint
-from carton.store import Store
+from carton.packaging import steps as workflow
+from carton.shared.observability import entrypoint
+from carton.storage.store import Store
 
 
 def ended(event: dict[str, Any], context: Any) -> dict[str, Any] | None:

@@ -2,10 +2,10 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.assets import upload_representation
-from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.assets.service import upload_representation
 from carton.models import UploadOut
-from carton.store import Store
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()
 

@@ -2,10 +2,10 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.accounts import user_representation, visible_user
-from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.accounts.service import user_representation, visible_user
 from carton.models import UserOut
-from carton.store import Store
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()
 

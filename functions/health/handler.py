@@ -1,6 +1,6 @@
 """GET /api/v1/health — liveness, no authentication."""
 
-from carton.http import api_handler, api_resolver, route_of
+from carton.web.http import api_handler, api_resolver, route_of
 
 app = api_resolver()
 

@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.assets import import_asset, representation
-from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.assets.service import import_asset, representation
 from carton.models import AssetOut, ImportAssetRequest
-from carton.store import Store
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()
 EXAMPLES = {

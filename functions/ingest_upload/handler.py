@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from carton.assets import ingest_upload
-from carton.feeds import process_s3_feed
-from carton.observability import entrypoint
-from carton.store import Store
+from carton.assets.service import ingest_upload
+from carton.shared.feeds import process_s3_feed
+from carton.shared.observability import entrypoint
+from carton.storage.store import Store
 
 
 def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.assets import list_assets, representation
-from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.assets.service import list_assets, representation
 from carton.models import AssetList
-from carton.store import Store
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 
 app = api_resolver()
 

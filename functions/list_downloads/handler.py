@@ -2,11 +2,11 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.download_list import list_downloads
-from carton.downloads import representation
-from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.downloads.listing import list_downloads
+from carton.downloads.service import representation
 from carton.models import DownloadList
-from carton.store import Store
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 
 app = api_resolver()
 

@@ -2,12 +2,12 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.download_list import list_targets
-from carton.downloads import readable_download, target_representation
-from carton.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.downloads.listing import list_targets
+from carton.downloads.service import readable_download, target_representation
 from carton.models import TargetList
-from carton.routes import API_PREFIX
-from carton.store import Store
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.web.routes import API_PREFIX
 
 app = api_resolver()
 

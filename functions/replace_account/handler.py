@@ -6,10 +6,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.accounts import account_representation, replace_settings
-from carton.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.accounts.service import account_representation, replace_settings
 from carton.models import AccountOut, AccountSettings
-from carton.store import Store
+from carton.storage.store import Store
+from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()
 EXAMPLES = {

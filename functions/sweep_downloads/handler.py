@@ -1,11 +1,11 @@
 """On a schedule (EventBridge on AWS, a timer locally): finish downloads that did not end
-as they should (carton.sweeper)."""
+as they should (carton.downloads.sweeper)."""
 
 from typing import Any
 
-from carton import sweeper
-from carton.observability import entrypoint
-from carton.store import Store
+from carton.downloads import sweeper
+from carton.shared.observability import entrypoint
+from carton.storage.store import Store
 
 
 def sweep(event: dict[str, Any], context: Any) -> dict[str, int]:

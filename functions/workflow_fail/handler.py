@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from carton import workflow
-from carton.errors import retried_by_the_workflow
-from carton.observability import entrypoint
-from carton.store import Store
+from carton.packaging import steps as workflow
+from carton.shared.errors import retried_by_the_workflow
+from carton.shared.observability import entrypoint
+from carton.storage.store import Store
 
 
 def fail(event: dict[str, Any], context: Any) -> dict[str, Any]:

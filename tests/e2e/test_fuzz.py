@@ -24,7 +24,7 @@ import schemathesis
 from schemathesis import Case
 from schemathesis.schemas import BaseSchema
 
-from carton.routes import DEPLOYED_ROUTES
+from carton.web.routes import DEPLOYED_ROUTES
 from tests.e2e.conftest import Api
 
 pytestmark = [

@@ -18,7 +18,7 @@ import urllib3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from carton.routes import GATEWAY_ANSWERS, MAX_EVENT_BYTES
+from carton.web.routes import GATEWAY_ANSWERS, MAX_EVENT_BYTES
 from tests.e2e.conftest import Api
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from carton.schema import STALLED_AFTER_SECONDS
+from carton.storage.schema import STALLED_AFTER_SECONDS
 from infra.definition import ASL_FILE, RETRY, TRANSIENT_ERRORS, placeholders, render, task_function
 from infra.permissions import DEFAULT_SIZING, SIZING
 

@@ -20,16 +20,8 @@ import pytest
 from aws_cdk.assertions import Match, Template
 from cdk_nag import AwsSolutionsChecks
 
-from carton import config
-from carton.routes import (
-    CORS_ALLOW_HEADERS,
-    CORS_EXPOSE_HEADERS,
-    DEPLOYED_ROUTES,
-    GATEWAY_ANSWERS,
-    deployed_routes,
-    http_functions,
-)
-from carton.schema import (
+from carton.shared import config
+from carton.storage.schema import (
     ADMIN_FUNCTION_OUTPUT,
     API_URL_OUTPUT,
     ENDED_BADLY,
@@ -39,6 +31,14 @@ from carton.schema import (
     SWEEPER_FUNCTION,
     TABLE_INDEXES,
     TABLE_KEYS,
+)
+from carton.web.routes import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    DEPLOYED_ROUTES,
+    GATEWAY_ANSWERS,
+    deployed_routes,
+    http_functions,
 )
 from infra.api import gateway_cors_headers
 from infra.bundling import LAMBDA_PYTHON

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from carton import aws, config
-from carton.assets import store_bytes
-from carton.auth import create_account, issue_token
+from carton.accounts.keys import create_account, issue_token
+from carton.assets.service import store_bytes
 from carton.models import Asset, Role, User
-from carton.store import Store
+from carton.shared import aws, config
+from carton.storage.store import Store
 from carton_local.lambdas import LocalFunctions
 from carton_local.resources import LocalResources, create_all
 from carton_local.stack import DEMO_ASSETS, LOCAL_MAIL_FROM

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from carton.auth import token_hash
+from carton.accounts.keys import token_hash
 from carton.models import Role
 from tests.integration.conftest import Carton, load_event
 

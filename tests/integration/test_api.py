@@ -5,9 +5,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from carton import aws, config
-from carton.downloads import execution_arn
+from carton.downloads.service import execution_arn
 from carton.models import DownloadState
+from carton.shared import aws, config
 from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton, as_member, load_event
 
@@ -121,7 +121,9 @@ def test_file_is_404_until_complete_then_a_presigned_attachment_then_410(carton:
     assert query["response-content-disposition"][0].startswith('attachment; filename="Logos _.zip"')
     assert int(query.get("X-Amz-Expires", query.get("Expires", ["0"]))[0]) > 0
 
-    carton.store.update_download("demo", created["id"], expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED)
+    carton.store.update_download(
+        "demo", created["id"], expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED
+    )
     assert carton.api("download_file", event)[0] == 410
 
 

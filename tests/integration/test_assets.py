@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from carton import config
-from carton.assets import MAX_BASE64_BYTES
-from carton.routes import UPLOAD_ROUTE
+from carton.assets.service import MAX_BASE64_BYTES
+from carton.shared import config
+from carton.web.routes import UPLOAD_ROUTE
 from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from carton import aws
-from carton.assets import checksums, object_key, store_bytes
+from carton.assets.service import checksums, object_key, store_bytes
 from carton.models import Asset
-from carton.store import asset_item
+from carton.shared import aws
+from carton.storage.store import asset_item
 from carton_local.archives import verify_archive
 from carton_local.stack import png
 from tests.integration.conftest import Carton

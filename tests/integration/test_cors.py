@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from carton import config
+from carton.shared import config
 from carton_local.gateway import gateway_server
 from tests.integration.conftest import Carton, load_event
 

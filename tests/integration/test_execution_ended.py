@@ -7,9 +7,9 @@ import json
 
 import boto3
 
-from carton import aws
-from carton.downloads import execution_arn
+from carton.downloads.service import execution_arn
 from carton.models import DownloadState
+from carton.shared import aws
 from carton_local.executions import ExecutionWatcher
 from tests.integration.conftest import Carton, load_event
 from tests.integration.test_workflow import new_download, run_workflow, step

@@ -21,11 +21,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from carton import aws, config, downloads, workflow
+from carton.downloads import service as downloads
+from carton.downloads.sweeper import DELETE_INTERRUPTED_AFTER, sweep
 from carton.models import utcnow
-from carton.schema import UPLOADS_PREFIX
-from carton.store import Store
-from carton.sweeper import DELETE_INTERRUPTED_AFTER, sweep
+from carton.packaging import steps as workflow
+from carton.shared import aws, config
+from carton.storage.schema import UPLOADS_PREFIX
+from carton.storage.store import Store
 from carton_local.hardening import soften
 from carton_local.stack import LocalStack
 from tests.e2e.conftest import Api, wait_until_finished

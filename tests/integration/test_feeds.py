@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from carton import aws
-from carton.assets import create_upload, upload_key, upload_representation
-from carton.auth import principal_from_context
+from carton.accounts.keys import principal_from_context
+from carton.assets.service import create_upload, upload_key, upload_representation
 from carton.models import DownloadState, Upload, UploadRequest, UploadState
+from carton.shared import aws
 from carton_local.poller import sqs_event
 from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
@@ -27,7 +27,10 @@ def with_key(event: dict, key: str) -> dict:
 def announce_upload(carton: Carton, filename: str, content_type: str, size: int) -> Upload:
     principal = principal_from_context(load_event("api/create_download")["requestContext"]["authorizer"])
     out = create_upload(
-        principal, UploadRequest(filename=filename, content_type=content_type, size=size), carton.store, "https://x"
+        principal,
+        UploadRequest(filename=filename, content_type=content_type, size=size),
+        carton.store,
+        "https://x",
     )
     return carton.store.get_upload("demo", out.id)
 

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carton import config
-from carton.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType
-from carton.http import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES, json_too_deep, parse_json_body, screen
+from carton.shared import config
+from carton.shared.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType
+from carton.web.http import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES, json_too_deep, parse_json_body, screen
 from carton_local.gateway import gateway_server
 from tests.integration.conftest import Carton, load_event
 

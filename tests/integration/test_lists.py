@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from botocore.exceptions import ClientError
 
-from carton import listing
-from carton.auth import principal_from_context
-from carton.config import settings
-from carton.download_list import list_downloads
-from carton.downloads import create_download
+from carton.accounts.keys import principal_from_context
+from carton.downloads.listing import list_downloads
+from carton.downloads.service import create_download
 from carton.models import CreateDownloadRequest, Download, DownloadState, Principal, Role, Target
-from carton.store import counter_names, download_item
+from carton.shared.config import settings
+from carton.storage import listing
+from carton.storage.store import counter_names, download_item
 from tests.integration.conftest import Carton, as_member, load_event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,7 +46,9 @@ def seed(carton: Carton, count: int = 24) -> list[Download]:
         carton.store.create_download(download, targets)
         state = STATES[i % 4]
         if state is not DownloadState.PENDING:
-            carton.store.update_download("demo", download.download_id, expect=[DownloadState.PENDING], state=state)
+            carton.store.update_download(
+                "demo", download.download_id, expect=[DownloadState.PENDING], state=state
+            )
         made.append(download.model_copy(update={"state": state}))
     return made
 

@@ -16,8 +16,8 @@ from moto.ses.models import ses_backends
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from carton import aws, config
 from carton.models import DownloadState
+from carton.shared import aws, config
 from carton_local.lambdas import FunctionError
 from carton_local.stack import LOCAL_MAIL_FROM
 from tests.integration.conftest import Carton, load_event

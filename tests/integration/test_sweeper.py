@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from carton import aws
-from carton.auth import principal_from_context
-from carton.downloads import delete_download, execution_arn
-from carton.errors import Conflict, NotFound
+from carton.accounts.keys import principal_from_context
+from carton.downloads.service import delete_download, execution_arn
+from carton.downloads.sweeper import NOT_STARTED_AFTER, STALLED_AFTER, sweep
 from carton.models import CreateDownloadRequest, Download, DownloadState, Principal
-from carton.schema import ACTIVITY_SHARDS
-from carton.store import Store
-from carton.sweeper import NOT_STARTED_AFTER, STALLED_AFTER, sweep
+from carton.shared import aws
+from carton.shared.errors import Conflict, NotFound
+from carton.storage.schema import ACTIVITY_SHARDS
+from carton.storage.store import Store
 from tests.integration.conftest import Carton, load_event
 from tests.integration.test_delete_cleanup import leftovers
 from tests.integration.test_workflow import new_download, run_workflow, step
@@ -101,7 +101,9 @@ def test_a_delete_interrupted_after_its_mark_is_finished_by_the_sweeper(carton: 
     before = carton.store.counters("demo")
     carton.store.mark_deleting(carton.store.get_download("demo", download_id))  # then the DELETE died
     with pytest.raises(Conflict):  # no step changes a download being deleted
-        carton.store.update_download("demo", download_id, expect=list(DownloadState), state=DownloadState.FAILED)
+        carton.store.update_download(
+            "demo", download_id, expect=list(DownloadState), state=DownloadState.FAILED
+        )
     assert watched(carton.store) == {download_id}
     assert sweep(carton.store, later(carton, download_id, NOT_STARTED_AFTER * 2)) == {"deleted": 1}
     with pytest.raises(NotFound):

@@ -13,11 +13,11 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from PIL import Image
 
-from carton import aws
-from carton.assets import store_bytes
-from carton.auth import principal_from_context
-from carton.downloads import create_download
+from carton.accounts.keys import principal_from_context
+from carton.assets.service import store_bytes
+from carton.downloads.service import create_download
 from carton.models import CreateDownloadRequest, DownloadState, TargetState
+from carton.shared import aws
 from carton_local.lambdas import FunctionError
 from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
@@ -127,7 +127,9 @@ def test_an_asset_deleted_before_packaging_is_skipped_with_a_reason(carton: Cart
 def test_a_source_changed_while_packing_fails_the_download_and_leaves_no_upload(carton: Carton) -> None:
     download_id = new_download(carton, ["demo-logo"])
     state = step(carton, "prepare", {"download_id": download_id})
-    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new")
+    aws.s3().put_object(
+        Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new"
+    )
     with pytest.raises(FunctionError) as caught:
         step(carton, "pack", {"download_id": download_id, **state["groups"][0]})
     assert caught.value.payload["errorType"] == "PackagingError"
@@ -147,7 +149,9 @@ def test_a_source_changed_while_packing_fails_the_download_and_leaves_no_upload(
 @pytest.mark.parametrize("on_missing", ["skip", "fail"])
 def test_a_source_changed_before_packing_follows_on_missing(carton: Carton, on_missing: str) -> None:
     download_id = new_download(carton, ["demo-logo", "demo-readme"], on_missing=on_missing)
-    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new")
+    aws.s3().put_object(
+        Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new"
+    )
     if on_missing == "fail":
         with pytest.raises(FunctionError) as caught:
             step(carton, "prepare", {"download_id": download_id})
@@ -274,7 +278,10 @@ def test_a_missing_source_is_skipped_with_on_missing_skip(carton: Carton) -> Non
 def test_a_worker_that_may_not_read_a_source_says_which_it_is(carton: Carton, status: int, code: str) -> None:
     download_id = new_download(carton, ["demo-logo"])
     state = step(carton, "prepare", {"download_id": download_id})
-    with refused("GetObject", carton.assets["demo-logo"].s3_key, status), pytest.raises(FunctionError) as caught:
+    with (
+        refused("GetObject", carton.assets["demo-logo"].s3_key, status),
+        pytest.raises(FunctionError) as caught,
+    ):
         step(carton, "pack", {"download_id": download_id, **state["groups"][0]})
     assert caught.value.payload["errorMessage"].startswith(f"{code}: ")
 

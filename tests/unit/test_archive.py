@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carton.archive import (
+from carton.models import Target
+from carton.packaging.archive import (
     MAX_NAME_BYTES,
     ZIP32_LIMIT,
     Member,
@@ -21,8 +22,7 @@ from carton.archive import (
     safe_entry_name,
     unique_names,
 )
-from carton.models import Target
-from carton.workflow import first_entry_small
+from carton.packaging.steps import first_entry_small
 
 STAMP = datetime(2026, 11, 23, 9, 42, 16, tzinfo=UTC)
 

@@ -15,11 +15,11 @@ from botocore.stub import Stubber
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carton import assembly
-from carton.archive import Member, plan_archive
-from carton.assembly import MAX_PARTS, Copy, Literal, Part, Source, Span, assemble, crc32_combine
-from carton.errors import StorageThrottled
-from carton.packaging import PlanDocument, pack_parts
+from carton.packaging import assembly
+from carton.packaging.archive import Member, plan_archive
+from carton.packaging.assembly import MAX_PARTS, Copy, Literal, Part, Source, Span, assemble, crc32_combine
+from carton.packaging.workers import PlanDocument, pack_parts
+from carton.shared.errors import StorageThrottled
 
 STAMP = datetime(2026, 11, 23, tzinfo=UTC)
 

@@ -1,9 +1,9 @@
 import pytest
 
-from carton.accounts import granted_types
-from carton.auth import authorizer_policy, new_token, principal_from_context, token_from_header, token_hash
-from carton.errors import Forbidden, Unauthorized
+from carton.accounts.keys import authorizer_policy, new_token, principal_from_context, token_from_header, token_hash
+from carton.accounts.service import granted_types
 from carton.models import Principal, Role
+from carton.shared.errors import Forbidden, Unauthorized
 
 
 @pytest.mark.parametrize("header", ["Token abc", "token abc", "Bearer abc", "  BEARER   abc  "])

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from carton.openapi import build_document
-from carton.routes import DEPLOYED_ROUTES, GATEWAY_ANSWERS, ROUTES, http_functions, routes_of
+from carton.web.openapi import build_document
+from carton.web.routes import DEPLOYED_ROUTES, GATEWAY_ANSWERS, ROUTES, http_functions, routes_of
 from carton_local.gateway import match_route
 from infra.definition import CATCH, FAILURE_STATE, RETRY, definition_template, placeholders, render, with_concurrency
 from infra.stack import deployed_functions

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carton.formats import JSON, XML, negotiate, render, split_suffix, to_xml
+from carton.web.formats import JSON, XML, negotiate, render, split_suffix, to_xml
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from carton.routes import (
+from carton.web.routes import (
     GATEWAY_ANSWERS,
     MAX_EVENT_BYTES,
     MAX_REQUEST_BYTES,

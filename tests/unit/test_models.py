@@ -1,10 +1,10 @@
 import pytest
 from pydantic import ValidationError
 
-from carton.downloads import zip_filename_for
-from carton.http import validation_errors
+from carton.downloads.service import zip_filename_for
 from carton.models import MAX_ASSETS_PER_DOWNLOAD, AssetMetadata, CreateDownloadRequest
-from carton.presign import content_disposition
+from carton.shared.presign import content_disposition
+from carton.web.http import validation_errors
 
 
 def errors_of(payload: dict[str, object]) -> dict[str, list[str]]:

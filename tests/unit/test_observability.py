@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from carton.observability import MetricUnit, entrypoint, metrics
+from carton.shared.observability import MetricUnit, entrypoint, metrics
 from carton_local.lambdas import LambdaContext
 
 

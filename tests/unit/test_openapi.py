@@ -12,9 +12,9 @@ import pytest
 from pydantic import BaseModel
 
 from carton import models
-from carton.openapi import ERROR_DESCRIPTIONS, ERRORS, OPENAPI_VERSION, OPERATIONS, build_document, shadowed
-from carton.paging import PAGING_PARAMETERS
-from carton.routes import DEPLOYED_ROUTES, Route, routes_of
+from carton.web.openapi import ERROR_DESCRIPTIONS, ERRORS, OPENAPI_VERSION, OPERATIONS, build_document, shadowed
+from carton.web.paging import PAGING_PARAMETERS
+from carton.web.routes import DEPLOYED_ROUTES, Route, routes_of
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from carton.downloads import representation
-from carton.formats import to_xml
-from carton.listing import PAGE_BYTES, RENDERED_OVERHEAD, rendered_weight
+from carton.downloads.service import representation
 from carton.models import Download, DownloadError
-from carton.routes import MAX_RESPONSE_BYTES
-from carton.store import download_item, record_of
+from carton.storage.listing import PAGE_BYTES, RENDERED_OVERHEAD, rendered_weight
+from carton.storage.store import download_item, record_of
+from carton.web.formats import to_xml
+from carton.web.routes import MAX_RESPONSE_BYTES
 
 BASE = "https://abcdef1234.execute-api.eu-central-1.amazonaws.com/prod"
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from carton import aws, presign
+from carton.shared import aws, presign
 
 # botocore's default for S3 presigning is SigV2 in the first four of these.
 REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")

@@ -12,10 +12,10 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError, ResponseStreamingError
 from botocore.stub import Stubber
 
-from carton.assembly import Copy, Literal, Part, Source, Span
-from carton.errors import PackagingError, StorageThrottled, StorageUnavailable, retried_by_the_workflow
-from carton.packaging import PlanDocument, pack_parts
-from carton.workflow import _error_from
+from carton.packaging.assembly import Copy, Literal, Part, Source, Span
+from carton.packaging.steps import _error_from
+from carton.packaging.workers import PlanDocument, pack_parts
+from carton.shared.errors import PackagingError, StorageThrottled, StorageUnavailable, retried_by_the_workflow
 from infra.definition import definition_template
 
 SOURCE = Source("assets/demo/a/a.bin", '"etag"', 32 * 1024 * 1024)

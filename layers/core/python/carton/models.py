@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-from carton.config import ENV_WEBHOOK_ALLOW_LOOPBACK
-from carton.safehttp import is_public
+from carton.shared.config import ENV_WEBHOOK_ALLOW_LOOPBACK
+from carton.shared.safehttp import is_public
 
 MAX_ASSETS_PER_DOWNLOAD = 10_000
 MAX_NAME_LENGTH = 200

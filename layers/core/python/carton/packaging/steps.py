@@ -20,13 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from carton import aws
-from carton.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
-from carton.assembly import Source, assemble
-from carton.config import settings
-from carton.errors import Conflict, NotFound, PackagingError, error_code
-from carton.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
-from carton.media import media_group
+from carton.assets.renditions import CannotDerive, derived_for
 from carton.models import (
     Asset,
     Derived,
@@ -39,8 +33,10 @@ from carton.models import (
     TargetState,
     utcnow,
 )
-from carton.observability import MetricUnit, logger, measure
-from carton.packaging import (
+from carton.packaging.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
+from carton.packaging.assembly import Source, assemble
+from carton.packaging.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
+from carton.packaging.workers import (
     CHANGED,
     FORBIDDEN,
     MISSING,
@@ -51,9 +47,13 @@ from carton.packaging import (
     pack_parts,
     source_forbidden,
 )
-from carton.renditions import CannotDerive, derived_for
-from carton.schema import ARCHIVES_PREFIX, ENDED_BADLY, STALLED_AFTER_SECONDS, plan_key
-from carton.store import Store
+from carton.shared import aws
+from carton.shared.config import settings
+from carton.shared.errors import Conflict, NotFound, PackagingError, error_code
+from carton.shared.media import media_group
+from carton.shared.observability import MetricUnit, logger, measure
+from carton.storage.schema import ARCHIVES_PREFIX, ENDED_BADLY, STALLED_AFTER_SECONDS, plan_key
+from carton.storage.store import Store
 
 MANIFEST_NAME = "manifest.json"
 # HEAD requests in flight while checking that every source is still the ingested version.
@@ -516,7 +516,7 @@ _FAILURES: dict[str, tuple[str, str]] = {
     "Execution.ABORTED": ("interrupted", "packaging was stopped before it finished; create the download again"),
     # An execution that succeeded without completing its download (its last update was lost).
     "Execution.SUCCEEDED": ("internal_error", "packaging failed inside Carton; the operators have the details"),
-    # Found by the sweeper (carton.sweeper).
+    # Found by the sweeper (carton.downloads.sweeper).
     "Sweeper.Stalled": (
         "stalled",
         f"packaging made no progress for {STALLED_AFTER_SECONDS // 60} minutes and was stopped; "

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carton.paging import Cursor, PageRequest, Position, encode_cursor, envelope, link, parse_page_request
-from carton.schema import LIST_SORT_KEY, Index
-from carton.store import Store
+from carton.storage.schema import LIST_SORT_KEY, Index
+from carton.storage.store import Store
+from carton.web.paging import Cursor, PageRequest, Position, encode_cursor, envelope, link, parse_page_request
 
 Item = dict[str, Any]
 Predicate = Callable[[Item], bool]

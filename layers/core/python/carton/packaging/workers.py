@@ -1,6 +1,6 @@
 """Assembling a planned archive in S3, in parallel, in bounded memory.
 
-The plan (carton.assembly) is written once as a JSON document beside the archive; each
+The plan (carton.packaging.assembly) is written once as a JSON document beside the archive; each
 worker reads it and uploads only its own parts — UploadPartCopy for large ranges
 (server-side, no bytes through the worker), glue parts built from literal bytes and
 ranged GETs. A worker retried after a crash redoes only its parts. Every source read is
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from carton.assembly import Assembly, Copy, Literal, Part, Source, Span
-from carton.errors import PackagingError, StorageUnavailable, as_transient, error_code
+from carton.packaging.assembly import Assembly, Copy, Literal, Part, Source, Span
+from carton.shared.errors import PackagingError, StorageUnavailable, as_transient, error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

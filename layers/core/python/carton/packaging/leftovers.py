@@ -8,12 +8,12 @@ import contextlib
 
 from botocore.exceptions import ClientError
 
-from carton import aws
-from carton.config import settings
-from carton.errors import error_code
 from carton.models import Download
-from carton.observability import logger
-from carton.schema import archive_key, archive_prefix, plan_key
+from carton.shared import aws
+from carton.shared.config import settings
+from carton.shared.errors import error_code
+from carton.shared.observability import logger
+from carton.storage.schema import archive_key, archive_prefix, plan_key
 
 
 def open_uploads_under(bucket: str, prefix: str) -> list[tuple[str, str]]:

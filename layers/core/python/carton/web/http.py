@@ -35,13 +35,13 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
-from carton.auth import principal_from_context
-from carton.config import ENV_CORS_ORIGINS, parse_origins, settings
-from carton.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType, as_transient
-from carton.formats import negotiate, render
+from carton.accounts.keys import principal_from_context
 from carton.models import Principal
-from carton.observability import Handler, entrypoint
-from carton.routes import (
+from carton.shared.config import ENV_CORS_ORIGINS, parse_origins, settings
+from carton.shared.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType, as_transient
+from carton.shared.observability import Handler, entrypoint
+from carton.web.formats import negotiate, render
+from carton.web.routes import (
     CORS_ALLOW_HEADERS,
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE_SECONDS,

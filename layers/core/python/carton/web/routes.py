@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from carton.formats import SUFFIXES
+from carton.web.formats import SUFFIXES
 
 API_PREFIX = "/api/v1"
 

@@ -8,11 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from carton.errors import Forbidden, ValidationFailed
-from carton.listing import ListPlan, Page, Phase, paged
 from carton.models import AssetId, Download, DownloadState, Principal, Role, Target
-from carton.paging import fingerprint
-from carton.schema import (
+from carton.shared.errors import Forbidden, ValidationFailed
+from carton.storage.listing import ListPlan, Page, Phase, paged
+from carton.storage.schema import (
     BY_ACCOUNT_INDEX,
     BY_ASSET_INDEX,
     BY_STATE_INDEX,
@@ -21,7 +20,7 @@ from carton.schema import (
     BY_USER_STATE_INDEX,
     TABLE_KEYS,
 )
-from carton.store import (
+from carton.storage.store import (
     TARGET_PREFIX,
     Store,
     counter_names,
@@ -30,6 +29,7 @@ from carton.store import (
     record_of,
     targets_partition,
 )
+from carton.web.paging import fingerprint
 
 Ordering = Literal["created_at", "-created_at", "complete", "-complete"]
 INCOMPLETE = (DownloadState.PENDING, DownloadState.PACKAGING, DownloadState.FAILED, DownloadState.EXPIRED)

@@ -12,15 +12,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 from standardwebhooks import Webhook
 
-from carton import aws
-from carton.accounts import mail_day
-from carton.config import settings
-from carton.errors import NotFound
+from carton.accounts.service import mail_day
 from carton.models import Download, DownloadState, NotificationStatus, utcnow
-from carton.observability import logger
-from carton.routes import API_PREFIX
-from carton.safehttp import DeliveryFailed, Policy, UnsafeDestination, post
-from carton.store import Store
+from carton.shared import aws
+from carton.shared.config import settings
+from carton.shared.errors import NotFound
+from carton.shared.observability import logger
+from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, post
+from carton.storage.store import Store
+from carton.web.routes import API_PREFIX
 
 EVENTS = {"completed": "Download Completed", "failed": "Download Failed"}
 

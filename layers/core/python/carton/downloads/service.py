@@ -19,12 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import ClientError
 
-from carton import aws, presign
-from carton.accounts import refused_recipients
-from carton.archive import safe_entry_name
-from carton.config import settings
-from carton.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed, error_code
-from carton.leftovers import archive_key_of, remove_leftovers
+from carton.accounts.service import refused_recipients
 from carton.models import (
     CreateDownloadRequest,
     Download,
@@ -38,10 +33,15 @@ from carton.models import (
     Target,
     TargetOut,
 )
-from carton.routes import API_PREFIX
-from carton.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
-from carton.schema import TABLE_KEYS
-from carton.store import Store
+from carton.packaging.archive import safe_entry_name
+from carton.packaging.leftovers import archive_key_of, remove_leftovers
+from carton.shared import aws, presign
+from carton.shared.config import settings
+from carton.shared.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed, error_code
+from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
+from carton.storage.schema import TABLE_KEYS
+from carton.storage.store import Store
+from carton.web.routes import API_PREFIX
 
 _LISTED_UNKNOWN_IDS = 20
 

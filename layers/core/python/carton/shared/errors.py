@@ -1,4 +1,4 @@
-"""Domain errors. Core code raises these; `carton.http` maps them to responses.
+"""Domain errors. Core code raises these; `carton.web.http` maps them to responses.
 
 Every error carries a client-facing message and optional per-field reasons, which
 become the one error body used everywhere: {"message": ..., "errors": {field: [...]}}.

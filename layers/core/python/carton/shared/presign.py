@@ -1,6 +1,6 @@
 """Presigned S3 requests Carton hands to clients: archive GETs and upload forms.
 
-Both are SigV4 (carton.aws configures S3 so), the only signature S3 buckets created
+Both are SigV4 (carton.shared.aws configures S3 so), the only signature S3 buckets created
 since June 2020 accept. An upload is a POST form whose policy S3 itself enforces: the
 exact key, the content type and the size (`content-length-range`), so a body of another
 size never lands in the bucket.
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from carton import aws
-from carton.config import PRESIGNED_URL_TTL_SECONDS
 from carton.models import utcnow
+from carton.shared import aws
+from carton.shared.config import PRESIGNED_URL_TTL_SECONDS
 
 
 def content_disposition(filename: str) -> str:

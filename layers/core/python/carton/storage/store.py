@@ -3,7 +3,7 @@
 Callers get typed records and domain errors, never botocore's ClientError: a failed
 condition is a Conflict, a missing item a NotFound.
 
-Every download write keeps its list-index keys (see carton.schema) and the account's
+Every download write keeps its list-index keys (see carton.storage.schema) and the account's
 counters (one item, updated in the same transaction) in step, so lists can be paged
 and counted without reading more than a page.
 """
@@ -21,10 +21,6 @@ from boto3.dynamodb.conditions import ConditionBase, Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from carton import aws
-from carton.config import settings
-from carton.errors import Conflict, NotFound, transaction_conflicted
-from carton.media import media_group
 from carton.models import (
     Account,
     Asset,
@@ -40,7 +36,11 @@ from carton.models import (
     User,
     utcnow,
 )
-from carton.schema import (
+from carton.shared import aws
+from carton.shared.config import settings
+from carton.shared.errors import Conflict, NotFound, transaction_conflicted
+from carton.shared.media import media_group
+from carton.storage.schema import (
     ACTIVITY_SHARDS,
     BY_ACCOUNT_INDEX,
     BY_ACTIVITY_INDEX,

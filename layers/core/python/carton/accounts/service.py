@@ -7,10 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from carton.auth import issue_token
-from carton.config import settings
-from carton.errors import Forbidden, ValidationFailed
-from carton.listing import ListPlan, Phase, paged
+from carton.accounts.keys import issue_token
 from carton.models import (
     Account,
     AccountOut,
@@ -25,10 +22,13 @@ from carton.models import (
     UserOut,
     utcnow,
 )
-from carton.paging import envelope, fingerprint
-from carton.routes import API_PREFIX
-from carton.schema import TABLE_KEYS
-from carton.store import USER_PREFIX, Store, account_partition, record_of
+from carton.shared.config import settings
+from carton.shared.errors import Forbidden, ValidationFailed
+from carton.storage.listing import ListPlan, Phase, paged
+from carton.storage.schema import TABLE_KEYS
+from carton.storage.store import USER_PREFIX, Store, account_partition, record_of
+from carton.web.paging import envelope, fingerprint
+from carton.web.routes import API_PREFIX
 
 
 def require_admin(principal: Principal) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from carton.archive import ArchivePlan
+from carton.packaging.archive import ArchivePlan
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB

@@ -3,7 +3,7 @@
 Each derived file is made once per (asset, spec), stored as its own S3 object with its
 size, SHA-256 and CRC-32, and reused by later downloads. EXIF orientation is applied
 and metadata is stripped (nothing from the original's EXIF is written back); Pillow's
-decompression-bomb limit is set in carton.media.
+decompression-bomb limit is set in carton.shared.media.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-from carton import aws
-from carton.config import settings
-from carton.media import IMAGE_TYPES
 from carton.models import Asset, Derived, RenditionSpec
-from carton.schema import DERIVED_PREFIX
-from carton.store import Store
+from carton.shared import aws
+from carton.shared.config import settings
+from carton.shared.media import IMAGE_TYPES
+from carton.storage.schema import DERIVED_PREFIX
+from carton.storage.store import Store
 
 # Named renditions: longest side, format, quality.
 PRESETS = {"preview": (1024, "jpeg", 85), "thumbnail": (256, "jpeg", 80)}

@@ -3,7 +3,7 @@ pending, packaging or being deleted long after they should have moved on, and fi
 them — resumed when their workflow never started, failed with a code and a sentence when
 it ended without them or stalled, deleted when a DELETE stopped halfway.
 
-It reads the sparse activity index (carton.schema.BY_ACTIVITY_INDEX), which holds only
+It reads the sparse activity index (carton.storage.schema.BY_ACTIVITY_INDEX), which holds only
 such downloads, ordered by when each last changed: a sweep reads nothing else.
 """
 
@@ -14,14 +14,14 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
-from carton import aws
-from carton.downloads import execution_arn, finish_delete, start_workflow, stop_workflow
-from carton.errors import NotFound, error_code
+from carton.downloads.service import execution_arn, finish_delete, start_workflow, stop_workflow
 from carton.models import Download, DownloadState, utcnow
-from carton.observability import logger, measure
-from carton.schema import ACTIVITY_SHARDS, STALLED_AFTER_SECONDS
-from carton.store import ACTIVE_STATES, Store
-from carton.workflow import fail
+from carton.packaging.steps import fail
+from carton.shared import aws
+from carton.shared.errors import NotFound, error_code
+from carton.shared.observability import logger, measure
+from carton.storage.schema import ACTIVITY_SHARDS, STALLED_AFTER_SECONDS
+from carton.storage.store import ACTIVE_STATES, Store
 
 # A download is created, then its execution started, by one API call (29 s at most), and
 # a DELETE runs as long: past these, what they left unfinished is the sweeper's.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from carton.errors import BadRequest, ValidationFailed
+from carton.shared.errors import BadRequest, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 1000

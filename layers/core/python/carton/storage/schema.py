@@ -115,7 +115,7 @@ ENDED_BADLY = ("FAILED", "TIMED_OUT", "ABORTED")
 EXECUTION_ENDED_FUNCTION = "execution_ended"
 # How often a failed hand-over to it is retried (EventBridge's target retries; the watcher's).
 EXECUTION_ENDED_RETRIES = 8
-# Finds downloads that did not end as they should (see carton.sweeper), on a schedule.
+# Finds downloads that did not end as they should (see carton.downloads.sweeper), on a schedule.
 SWEEPER_FUNCTION = "sweep_downloads"
 SWEEP_EVERY_MINUTES = 5
 # A packaging download whose record has not changed for this long while its execution

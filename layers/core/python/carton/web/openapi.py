@@ -6,7 +6,7 @@ their resolvers describe, then states what Powertools cannot know: the 4xx answe
 each route really gives (in the one error body), the gateway's answers (401, 413),
 responses without a body (204, 302, 304), Location headers, the query parameters the
 list functions read themselves, and which routes need no key. The deployed `openapi`
-function serves a copy built at bundling time (`python -m carton.openapi FUNCTIONS_DIR
+function serves a copy built at bundling time (`python -m carton.web.openapi FUNCTIONS_DIR
 OUT`), the local one builds it on demand.
 
 The fuzz test (tests/e2e/test_fuzz.py) holds the API to this document.
@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carton.http import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES
 from carton.models import DownloadState, ErrorBody
-from carton.paging import MAX_PAGE_SIZE
-from carton.routes import API_PREFIX, DEPLOYED_ROUTES, MAX_EVENT_BYTES, Route, http_functions
+from carton.web.http import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES
+from carton.web.paging import MAX_PAGE_SIZE
+from carton.web.routes import API_PREFIX, DEPLOYED_ROUTES, MAX_EVENT_BYTES, Route, http_functions
 
 TITLE = "Carton"
 VERSION = "1.0.0"

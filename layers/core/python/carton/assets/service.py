@@ -19,23 +19,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from carton import aws, presign
-from carton.archive import safe_entry_name
-from carton.config import PRESIGNED_URL_TTL_SECONDS, settings
-from carton.errors import Conflict, Gone, NotFound, PayloadTooLarge, ValidationFailed
-from carton.listing import ListPlan, Phase, paged
-from carton.media import (
-    ALLOWED_TYPES,
-    IMAGE_TYPES,
-    SNIFF_BYTES,
-    DimensionReader,
-    ImageTooLarge,
-    agrees,
-    media_group,
-    normalise,
-    sniff,
-    verify_image,
-)
 from carton.models import (
     Asset,
     AssetMetadata,
@@ -48,12 +31,29 @@ from carton.models import (
     UploadState,
     utcnow,
 )
-from carton.observability import measure
-from carton.paging import fingerprint
-from carton.routes import API_PREFIX, UPLOAD_ROUTE
-from carton.safehttp import DeliveryFailed, Policy, TooLarge, UnsafeDestination, get
-from carton.schema import ASSETS_PREFIX, BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, UPLOADS_PREFIX
-from carton.store import Store, assets_partition, batch_text, record_of
+from carton.packaging.archive import safe_entry_name
+from carton.shared import aws, presign
+from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings
+from carton.shared.errors import Conflict, Gone, NotFound, PayloadTooLarge, ValidationFailed
+from carton.shared.media import (
+    ALLOWED_TYPES,
+    IMAGE_TYPES,
+    SNIFF_BYTES,
+    DimensionReader,
+    ImageTooLarge,
+    agrees,
+    media_group,
+    normalise,
+    sniff,
+    verify_image,
+)
+from carton.shared.observability import measure
+from carton.shared.safehttp import DeliveryFailed, Policy, TooLarge, UnsafeDestination, get
+from carton.storage.listing import ListPlan, Phase, paged
+from carton.storage.schema import ASSETS_PREFIX, BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, UPLOADS_PREFIX
+from carton.storage.store import Store, assets_partition, batch_text, record_of
+from carton.web.paging import fingerprint
+from carton.web.routes import API_PREFIX, UPLOAD_ROUTE
 
 READ_CHUNK = 1024 * 1024
 # A Lambda behind API Gateway takes at most 6 MB of request, and base64 grows by 4/3:

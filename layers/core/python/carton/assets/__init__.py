@@ -1,0 +1,1 @@
+"""Assets: import, uploads and ingest, listing, renditions and conversions."""
