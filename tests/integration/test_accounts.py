@@ -59,9 +59,7 @@ def test_admin_creates_a_member_and_a_limited_key_that_works_until_revoked(carto
     assert status == 201 and key["token"].startswith("ctn_") and key["download_types"] == ["preview"]
     context = authorize(carton, key["token"])["context"]
     assert (context["user_id"], context["role"], context["download_types"]) == (user["id"], "member", "preview")
-    assert not [
-        item for item in carton.store.table.scan()["Items"] if key["token"] in json.dumps(item, default=str)
-    ]
+    assert not [item for item in carton.store.table.scan()["Items"] if key["token"] in json.dumps(item, default=str)]
     assert any(item["pk"] == f"TOKEN#{token_hash(key['token'])}" for item in carton.store.table.scan()["Items"])
 
     path = f"/api/v1/account/tokens/{key['id']}"

@@ -121,9 +121,7 @@ def test_file_is_404_until_complete_then_a_presigned_attachment_then_410(carton:
     assert query["response-content-disposition"][0].startswith('attachment; filename="Logos _.zip"')
     assert int(query.get("X-Amz-Expires", query.get("Expires", ["0"]))[0]) > 0
 
-    carton.store.update_download(
-        "demo", created["id"], expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED
-    )
+    carton.store.update_download("demo", created["id"], expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED)
     assert carton.api("download_file", event)[0] == 410
 
 

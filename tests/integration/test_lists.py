@@ -46,9 +46,7 @@ def seed(carton: Carton, count: int = 24) -> list[Download]:
         carton.store.create_download(download, targets)
         state = STATES[i % 4]
         if state is not DownloadState.PENDING:
-            carton.store.update_download(
-                "demo", download.download_id, expect=[DownloadState.PENDING], state=state
-            )
+            carton.store.update_download("demo", download.download_id, expect=[DownloadState.PENDING], state=state)
         made.append(download.model_copy(update={"state": state}))
     return made
 

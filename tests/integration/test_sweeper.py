@@ -101,9 +101,7 @@ def test_a_delete_interrupted_after_its_mark_is_finished_by_the_sweeper(carton: 
     before = carton.store.counters("demo")
     carton.store.mark_deleting(carton.store.get_download("demo", download_id))  # then the DELETE died
     with pytest.raises(Conflict):  # no step changes a download being deleted
-        carton.store.update_download(
-            "demo", download_id, expect=list(DownloadState), state=DownloadState.FAILED
-        )
+        carton.store.update_download("demo", download_id, expect=list(DownloadState), state=DownloadState.FAILED)
     assert watched(carton.store) == {download_id}
     assert sweep(carton.store, later(carton, download_id, NOT_STARTED_AFTER * 2)) == {"deleted": 1}
     with pytest.raises(NotFound):

@@ -127,9 +127,7 @@ def test_an_asset_deleted_before_packaging_is_skipped_with_a_reason(carton: Cart
 def test_a_source_changed_while_packing_fails_the_download_and_leaves_no_upload(carton: Carton) -> None:
     download_id = new_download(carton, ["demo-logo"])
     state = step(carton, "prepare", {"download_id": download_id})
-    aws.s3().put_object(
-        Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new"
-    )
+    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new")
     with pytest.raises(FunctionError) as caught:
         step(carton, "pack", {"download_id": download_id, **state["groups"][0]})
     assert caught.value.payload["errorType"] == "PackagingError"
@@ -149,9 +147,7 @@ def test_a_source_changed_while_packing_fails_the_download_and_leaves_no_upload(
 @pytest.mark.parametrize("on_missing", ["skip", "fail"])
 def test_a_source_changed_before_packing_follows_on_missing(carton: Carton, on_missing: str) -> None:
     download_id = new_download(carton, ["demo-logo", "demo-readme"], on_missing=on_missing)
-    aws.s3().put_object(
-        Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new"
-    )
+    aws.s3().put_object(Bucket=carton.resources.buckets["assets"], Key=carton.assets["demo-logo"].s3_key, Body=b"new")
     if on_missing == "fail":
         with pytest.raises(FunctionError) as caught:
             step(carton, "prepare", {"download_id": download_id})

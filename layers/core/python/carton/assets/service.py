@@ -34,7 +34,7 @@ from carton.models import (
 from carton.packaging.archive import safe_entry_name
 from carton.shared import aws, presign
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings
-from carton.shared.errors import Conflict, Gone, NotFound, PayloadTooLarge, ValidationFailed
+from carton.shared.errors import MISSING, Conflict, Gone, NotFound, PayloadTooLarge, ValidationFailed, error_code
 from carton.shared.media import (
     ALLOWED_TYPES,
     IMAGE_TYPES,
@@ -444,7 +444,7 @@ def ingest_upload(key: str, store: Store) -> Upload | None:
     try:
         response = s3.get_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if error_code(error) in MISSING:
             # Settled uploads lose their object only after the record says so (below): a
             # pending upload without its object lost it before it could be ingested.
             vanished = upload.model_copy(

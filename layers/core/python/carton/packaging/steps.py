@@ -37,9 +37,6 @@ from carton.packaging.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_arch
 from carton.packaging.assembly import Source, assemble
 from carton.packaging.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
 from carton.packaging.workers import (
-    CHANGED,
-    FORBIDDEN,
-    MISSING,
     PlanDocument,
     decode,
     document_of,
@@ -49,7 +46,7 @@ from carton.packaging.workers import (
 )
 from carton.shared import aws
 from carton.shared.config import settings
-from carton.shared.errors import Conflict, NotFound, PackagingError, error_code
+from carton.shared.errors import CHANGED, FORBIDDEN, MISSING, Conflict, NotFound, PackagingError, error_code
 from carton.shared.media import media_group
 from carton.shared.observability import MetricUnit, logger, measure
 from carton.storage.schema import ARCHIVES_PREFIX, ENDED_BADLY, STALLED_AFTER_SECONDS, plan_key

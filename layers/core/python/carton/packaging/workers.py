@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, Any, cast
 from botocore.exceptions import BotoCoreError, ClientError
 
 from carton.packaging.assembly import Assembly, Copy, Literal, Part, Source, Span
-from carton.shared.errors import PackagingError, StorageUnavailable, as_transient, error_code
+from carton.shared.errors import (
+    CHANGED,
+    FORBIDDEN,
+    MISSING,
+    PackagingError,
+    StorageUnavailable,
+    as_transient,
+    error_code,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-# A HEAD has no body, so its errors carry only the status code.
-MISSING = ("NoSuchKey", "404", "NotFound")
-FORBIDDEN = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
-CHANGED = ("PreconditionFailed", "412")
 SOURCE_FORBIDDEN = (
     "Carton may not read its assets bucket (s3:GetObject/s3:ListBucket); check the deployment's permissions"
 )

@@ -88,6 +88,11 @@ class StorageUnavailable(Exception):
     the workflow retries the step, which is safe to run again."""
 
 
+# What S3 says about an object (a HEAD has no body, so its errors carry only the status code).
+MISSING = ("NoSuchKey", "404", "NotFound")
+FORBIDDEN = ("AccessDenied", "403", "Forbidden", "AllAccessDisabled")
+CHANGED = ("PreconditionFailed", "412")
+
 # Codes AWS gives to faults that pass: S3's (a HEAD carries only its status), DynamoDB's.
 THROTTLED_CODES = frozenset(
     {

@@ -38,7 +38,7 @@ from carton.models import (
 )
 from carton.shared import aws
 from carton.shared.config import settings
-from carton.shared.errors import Conflict, NotFound, transaction_conflicted
+from carton.shared.errors import Conflict, NotFound, error_code, transaction_conflicted
 from carton.shared.media import media_group
 from carton.storage.schema import (
     ACTIVITY_SHARDS,
@@ -240,7 +240,7 @@ def record_of(model: type[RecordT], item: dict[str, Any]) -> RecordT:
 
 
 def _failed_condition(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code")
+    code = error_code(error)
     if code == "ConditionalCheckFailedException":
         return True
     reasons = error.response.get("CancellationReasons", [])
