@@ -91,3 +91,15 @@ def test_the_openapi_document_describes_exactly_the_deployed_route_table() -> No
     assert "201" in create["responses"] and "200" not in create["responses"]
     assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
     assert document["paths"]["/api/v1/health"]["get"]["security"] == []
+
+
+def test_links_are_built_from_the_route_table() -> None:
+    from carton.web.routes import url_for
+
+    assert url_for("get_download", "https://x.example/prod", download_id="d1") == (
+        "https://x.example/prod/api/v1/downloads/d1"
+    )
+    assert url_for("delete_token", token_id="t 1") == "/api/v1/account/tokens/t%201"
+    assert url_for("get_account") == "/api/v1/account"
+    with pytest.raises(KeyError, match="no value"):
+        url_for("get_user")

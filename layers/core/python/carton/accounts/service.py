@@ -28,7 +28,7 @@ from carton.storage.listing import ListPlan, Phase, paged
 from carton.storage.schema import TABLE_KEYS
 from carton.storage.store import USER_PREFIX, Store, account_partition, record_of
 from carton.web.paging import envelope, fingerprint
-from carton.web.routes import API_PREFIX
+from carton.web.routes import url_for
 
 
 def require_admin(principal: Principal) -> None:
@@ -44,7 +44,7 @@ def mail_day(at: datetime | None = None) -> str:
 def account_representation(account: Account, base: str, store: Store) -> AccountOut:
     return AccountOut(
         id=account.account_id,
-        url=f"{base}{API_PREFIX}/account",
+        url=url_for("get_account", base),
         name=account.name,
         notify_domains=account.notify_domains,
         mail_per_day=settings().mail_per_day,
@@ -83,7 +83,7 @@ def may_read_mail_to(principal: Principal, recipients: list[str], store: Store) 
 
 
 def user_url(base: str, user_id: str) -> str:
-    return f"{base}{API_PREFIX}/account/users/{user_id}"
+    return url_for("get_user", base, user_id=user_id)
 
 
 def user_representation(user: User, base: str) -> UserOut:
@@ -128,7 +128,7 @@ def create_user(principal: Principal, request: CreateUserRequest, store: Store) 
 def token_representation(record: TokenRecord, base: str, secret: str | None = None) -> TokenOut:
     return TokenOut(
         id=record.token_id,
-        url=f"{base}{API_PREFIX}/account/tokens/{record.token_id}",
+        url=url_for("delete_token", base, token_id=record.token_id),
         user_id=record.user_id,
         name=record.name,
         download_types=list(record.download_types) if record.download_types is not None else None,

@@ -53,7 +53,7 @@ from carton.storage.listing import ListPlan, Phase, paged
 from carton.storage.schema import ASSETS_PREFIX, BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, UPLOADS_PREFIX
 from carton.storage.store import Store, assets_partition, batch_text, record_of
 from carton.web.paging import fingerprint
-from carton.web.routes import API_PREFIX, UPLOAD_ROUTE
+from carton.web.routes import UPLOAD_ROUTE, url_for
 
 READ_CHUNK = 1024 * 1024
 # A Lambda behind API Gateway takes at most 6 MB of request, and base64 grows by 4/3:
@@ -88,7 +88,7 @@ def object_key(account_id: str, asset_id: str, filename: str) -> str:
 
 
 def asset_url(base: str, asset_id: str) -> str:
-    return f"{base}{API_PREFIX}/assets/{asset_id}"
+    return url_for("get_asset", base, key=asset_id)
 
 
 def representation(asset: Asset, base: str) -> AssetOut:
@@ -344,7 +344,7 @@ def upload_representation(upload: Upload, base: str) -> UploadOut:
         reason = "no file was ingested: none arrived before the ticket expired, or it was removed first"
     return UploadOut(
         id=upload.upload_id,
-        url=f"{base}{API_PREFIX}/assets/uploads/{upload.upload_id}",
+        url=url_for("get_upload", base, upload_id=upload.upload_id),
         state=state,
         filename=upload.filename,
         content_type=upload.content_type,

@@ -20,7 +20,7 @@ from carton.shared.errors import NotFound
 from carton.shared.observability import logger
 from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, post
 from carton.storage.store import Store
-from carton.web.routes import API_PREFIX
+from carton.web.routes import url_for
 
 EVENTS = {"completed": "Download Completed", "failed": "Download Failed"}
 
@@ -48,7 +48,7 @@ def webhook_headers(secret: str, message_id: str, body: bytes, at: datetime) -> 
 
 def summary(download: Download, event: str) -> dict[str, Any]:
     base = settings().public_base_url
-    url = f"{base}{API_PREFIX}/downloads/{download.download_id}" if base else None
+    url = url_for("get_download", base, download_id=download.download_id) if base else None
     return {
         "event": f"download.{event}",
         "download": {

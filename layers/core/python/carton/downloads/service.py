@@ -41,7 +41,7 @@ from carton.shared.errors import Conflict, Forbidden, Gone, NotFound, Validation
 from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
 from carton.storage.schema import TABLE_KEYS
 from carton.storage.store import Store
-from carton.web.routes import API_PREFIX
+from carton.web.routes import API_PREFIX, url_for
 
 _LISTED_UNKNOWN_IDS = 20
 
@@ -144,8 +144,8 @@ def readable_download(principal: Principal, download_id: str, store: Store) -> D
 
 
 def representation(download: Download, base_url: str) -> DownloadOut:
-    url = f"{base_url}{API_PREFIX}/downloads/{download.download_id}"
-    user_url = f"{base_url}{API_PREFIX}/account/users/{download.created_by}"
+    url = url_for("get_download", base_url, download_id=download.download_id)
+    user_url = url_for("get_user", base_url, user_id=download.created_by)
     finished = download.state is DownloadState.COMPLETE
     return DownloadOut(
         id=download.download_id,

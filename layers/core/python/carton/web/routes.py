@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from carton.web.formats import SUFFIXES
 
@@ -104,6 +105,18 @@ def routes_of(function: str) -> tuple[Route, ...]:
     if not found:
         raise KeyError(f"no route is served by function {function!r}")
     return found
+
+
+def url_for(function: str, base: str = "", **params: str) -> str:
+    """The URL of what `function` serves (its GET route if it has one), with `params` in its
+    {placeholders}, after `base` (scheme://host[/stage]): every link Carton hands out."""
+    routes = sorted(routes_of(function), key=lambda route: route.method != "GET")
+    path = routes[0].path
+    for name, value in params.items():
+        path = path.replace(f"{{{name}}}", quote(str(value), safe=""))
+    if "{" in path:
+        raise KeyError(f"{function}: no value for {path}")
+    return f"{base}{path}"
 
 
 def http_functions(routes: tuple[Route, ...] = ROUTES) -> tuple[str, ...]:
