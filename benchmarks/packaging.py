@@ -37,7 +37,7 @@ import boto3
 from carton.packaging.archive import Member, plan_archive
 from carton.packaging.assembly import GLUE_PART, Source, assemble
 from carton.packaging.workers import PlanDocument, document_of, pack_parts
-from carton_local.archives import verify_archive
+from tests.archives import verify_archive
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from carton.shared.observability import logger
 from carton.web.routes import API_PREFIX
-from carton_local.stack import DEFAULT_HOME, DEMO_ACCOUNT, DEMO_ADMIN, LocalStack
+from carton_local.demo import DEMO_ACCOUNT, DEMO_ADMIN
+from carton_local.stack import DEFAULT_HOME, LocalStack
 from carton_local.state import STATE_DIR, StateDir, StateInUse
 
 

@@ -6,10 +6,8 @@ import json
 import logging
 import os
 import secrets
-import struct
 import sys
 import threading
-import zlib
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from http.server import ThreadingHTTPServer
@@ -25,6 +23,7 @@ from carton.shared.errors import Conflict, NotFound
 from carton.storage.schema import S3_FEEDS
 from carton.storage.store import Store
 from carton_local.console import StepLog
+from carton_local.demo import DEMO_ACCOUNT, DEMO_ADMIN, DEMO_ASSETS
 from carton_local.executions import ExecutionWatcher, SweepTimer
 from carton_local.gateway import gateway_server
 from carton_local.hardening import harden
@@ -42,8 +41,6 @@ from carton_local.state import (
     restore,
 )
 
-DEMO_ACCOUNT = "demo"
-DEMO_ADMIN = "admin@demo.local"
 # The local stack's sender; on AWS the deploying team sets a verified one (mail_from).
 LOCAL_MAIL_FROM = "Carton <no-reply@carton.local>"
 # The local stack's own directory (CARTON_HOME) and, in it, how to reach a running stack.
@@ -63,23 +60,6 @@ MOTO_CONFIG = {
     # Step Functions' Lambda tasks leave moto and reach our local Invoke endpoint.
     "core": {"passthrough": {"services": ["lambda"]}},
 }
-
-
-def png(width: int, height: int, rgb: tuple[int, int, int] = (200, 120, 40)) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-DEMO_ASSETS: tuple[tuple[str, str, str, bytes], ...] = (
-    ("demo-readme", "README.txt", "text/plain", b"Carton demo asset: plain text.\n"),
-    ("demo-logo", "logo.png", "image/png", png(64, 64, (226, 120, 40))),
-    ("demo-report", "report.csv", "text/csv", b"month,downloads\n2026-10,120\n2026-11,180\n"),
-    ("demo-photo", "Fotografía ñandú.png", "image/png", png(320, 200, (40, 120, 226))),
-)
 
 
 @dataclass

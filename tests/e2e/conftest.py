@@ -106,7 +106,7 @@ def free_port() -> int:
 def local_stack(home: Path, token: str, log: Path) -> Iterator[tuple[Api, str]]:
     """`python -m carton_local` on a free port with this home (its output appended to `log`);
     yields the API and the banner it printed, and checks that SIGTERM stops it cleanly."""
-    from carton_local.stack import DEMO_ASSETS
+    from carton_local.demo import DEMO_ASSETS
 
     port = free_port()
     env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1", "CARTON_HOME": str(home)}

@@ -18,9 +18,10 @@ from carton.assets.service import store_bytes
 from carton.models import Asset, Role, User
 from carton.shared import aws, config
 from carton.storage.store import Store
+from carton_local.demo import DEMO_ASSETS
 from carton_local.lambdas import LocalFunctions
 from carton_local.resources import LocalResources, create_all
-from carton_local.stack import DEMO_ASSETS, LOCAL_MAIL_FROM
+from carton_local.stack import LOCAL_MAIL_FROM
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

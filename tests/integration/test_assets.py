@@ -15,7 +15,7 @@ import pytest
 from carton.assets.service import MAX_BASE64_BYTES
 from carton.shared import config
 from carton.web.routes import UPLOAD_ROUTE
-from carton_local.stack import png
+from carton_local.demo import png
 from tests.integration.conftest import Carton, load_event
 
 PNG = png(30, 20, (10, 200, 30))

@@ -11,8 +11,8 @@ from carton.assets.service import checksums, object_key, store_bytes
 from carton.models import Asset
 from carton.shared import aws
 from carton.storage.store import asset_item
-from carton_local.archives import verify_archive
-from carton_local.stack import png
+from carton_local.demo import png
+from tests.archives import verify_archive
 from tests.integration.conftest import Carton
 from tests.integration.test_workflow import new_download, run_workflow
 

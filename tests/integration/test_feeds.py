@@ -11,8 +11,8 @@ from carton.accounts.keys import principal_from_context
 from carton.assets.service import create_upload, upload_key, upload_representation
 from carton.models import DownloadState, Upload, UploadRequest, UploadState
 from carton.shared import aws
+from carton_local.demo import png
 from carton_local.poller import sqs_event
-from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
 from tests.integration.test_workflow import new_download, run_workflow
 

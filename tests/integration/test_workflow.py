@@ -18,8 +18,8 @@ from carton.assets.service import store_bytes
 from carton.downloads.service import create_download
 from carton.models import CreateDownloadRequest, DownloadState, TargetState
 from carton.shared import aws
+from carton_local.demo import png
 from carton_local.lambdas import FunctionError
-from carton_local.stack import png
 from tests.integration.conftest import Carton, load_event
 
 

@@ -10,7 +10,7 @@ from carton.assets.service import checksums
 from carton.models import Translation
 from carton.shared.media import DimensionReader, ImageTooLarge, agrees, media_group, sniff
 from carton.shared.safehttp import Policy, UnsafeDestination, checked_destination, is_public
-from carton_local.stack import png
+from carton_local.demo import png
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def verify_archive(path: Path, expected_names: list[str] | None = None) -> list[
     for name, command in READERS.items():
         if name in missing:
             continue
-        result = subprocess.run([*command, str(path)], capture_output=True, text=True, check=False)  # noqa: S603
+        result = subprocess.run([*command, str(path)], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise ArchiveRejected(f"{name} rejected {path.name}:\n{(result.stdout + result.stderr)[-2000:]}")
         used.append(name)
