@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from carton.packaging.steps import archive_removed
+from carton.downloads.expiry import archive_removed
 from carton.shared.feeds import process_s3_feed
 from carton.shared.observability import entrypoint
 from carton.storage.store import Store

@@ -22,7 +22,7 @@ from carton.packaging.archive import (
     safe_entry_name,
     unique_names,
 )
-from carton.packaging.steps import first_entry_small
+from carton.packaging.members import first_entry_small
 
 STAMP = datetime(2026, 11, 23, 9, 42, 16, tzinfo=UTC)
 

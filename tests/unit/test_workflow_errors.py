@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from botocore.stub import Stubber
 
 from carton.packaging.assembly import Copy, Literal, Part, Source, Span
-from carton.packaging.steps import _error_from
+from carton.packaging.failures import error_from
 from carton.packaging.workers import PlanDocument, pack_parts
 from carton.shared.errors import PackagingError, StorageThrottled, StorageUnavailable, retried_by_the_workflow
 from infra.definition import definition_template
@@ -87,7 +87,7 @@ def test_a_refused_glue_upload_is_the_archives_bucket_not_a_source() -> None:
 def test_a_failure_shows_a_stable_code_and_a_sentence_never_the_exceptions_text(
     failure: dict[str, str], code: str
 ) -> None:
-    error = _error_from(failure)
+    error = error_from(failure)
     assert error.code == code
     assert "dictionary" not in error.message and "pk" not in error.message and "SlowDown" not in error.message
     assert len(error.message) > 20
@@ -95,7 +95,7 @@ def test_a_failure_shows_a_stable_code_and_a_sentence_never_the_exceptions_text(
 
 def test_carton_s_own_packaging_errors_keep_their_code_and_message() -> None:
     cause = '{"errorMessage": "source_missing: 2 file(s) unreadable, e.g. a1: the stored file no longer exists"}'
-    error = _error_from({"Error": "PackagingError", "Cause": cause})
+    error = error_from({"Error": "PackagingError", "Cause": cause})
     assert (error.code, error.message) == (
         "source_missing",
         "2 file(s) unreadable, e.g. a1: the stored file no longer exists",

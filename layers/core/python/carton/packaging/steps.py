@@ -9,236 +9,36 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import re
-import zlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import lru_cache
-from pathlib import PurePosixPath
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from carton.assets.renditions import CannotDerive, derived_for
 from carton.models import (
-    Asset,
-    Derived,
     Download,
-    DownloadError,
     DownloadState,
     Progress,
-    RenditionSpec,
-    Target,
     TargetState,
     utcnow,
 )
-from carton.packaging.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
-from carton.packaging.assembly import Source, assemble
+from carton.packaging.assembly import assemble
+from carton.packaging.failures import error_from
 from carton.packaging.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
+from carton.packaging.members import archive_plan, deriver, plan_targets, skipped_target, unreadable_sources
 from carton.packaging.workers import (
     PlanDocument,
     decode,
     document_of,
     encode,
     pack_parts,
-    source_forbidden,
 )
 from carton.shared import aws
 from carton.shared.config import settings
-from carton.shared.errors import CHANGED, FORBIDDEN, MISSING, Conflict, NotFound, PackagingError, error_code
-from carton.shared.media import media_group
+from carton.shared.errors import FORBIDDEN, MISSING, Conflict, NotFound, PackagingError, error_code
 from carton.shared.observability import MetricUnit, logger, measure
-from carton.storage.schema import ARCHIVES_PREFIX, ENDED_BADLY, STALLED_AFTER_SECONDS, plan_key
+from carton.storage.schema import ENDED_BADLY, plan_key
 from carton.storage.store import Store
-
-MANIFEST_NAME = "manifest.json"
-# HEAD requests in flight while checking that every source is still the ingested version.
-_SOURCE_CHECKS = 16
-_CODED_MESSAGE = re.compile(r"^(\w+): (.*)$", re.DOTALL)
-
-
-def entry_path(download: Download, asset: Asset, position: int, extension: str | None = None) -> str:
-    """The file's path in the archive: the name template, made safe, in its folder.
-
-    `extension` replaces the original's when a rendition or conversion changed the format.
-    """
-    # A file name is a name: whatever folders it claims (either slash) are dropped.
-    path = PurePosixPath(re.split(r"[\\/]", asset.filename)[-1] or asset.asset_id)
-    ext = extension if extension is not None else path.suffix
-    fields = {
-        "filename": path.stem + ext,
-        "stem": path.stem,
-        "ext": ext,
-        "key": asset.asset_id,
-        "title": asset.title(download.options.culture) or path.stem,
-        "position": str(position + 1),
-    }
-    name = download.options.name_template.format(**fields).replace("/", "_")
-    filename = safe_entry_name(name, fallback=asset.asset_id)
-    if download.layout == "folders":
-        return f"{safe_entry_name(asset.asset_id)}/{filename}"
-    return filename
-
-
-def _skipped(download: Download, asset_id: str, position: int, reason: str, rendition: str = "original") -> Target:
-    return Target(
-        download_id=download.download_id,
-        asset_id=asset_id,
-        position=position,
-        rendition=rendition,
-        state=TargetState.SKIPPED,
-        reason=reason,
-    )
-
-
-Derive = Callable[[Asset, RenditionSpec], Derived]
-
-
-def plan_targets(download: Download, assets: dict[str, Asset], derive: Derive) -> list[Target]:
-    """One target per requested asset, in request order, with unique safe paths.
-
-    `derive` makes (or finds) a rendition or conversion. Raises PackagingError for a
-    missing asset when the download says on_missing=fail.
-    """
-    targets: list[Target] = []
-    missing = [asset_id for asset_id in download.asset_ids if asset_id not in assets]
-    if missing and download.options.on_missing == "fail":
-        raise PackagingError("asset_missing", f"{len(missing)} asset(s) no longer exist: {', '.join(missing[:10])}")
-    for position, asset_id in enumerate(download.asset_ids):
-        asset = assets.get(asset_id)
-        if asset is None:
-            targets.append(_skipped(download, asset_id, position, "asset was deleted after the download was requested"))
-            continue
-        spec = download.options.renditions.for_asset(asset_id, media_group(asset.content_type))
-        original = Target(
-            download_id=download.download_id,
-            asset_id=asset_id,
-            position=position,
-            path=entry_path(download, asset, position),
-            size=asset.size,
-            crc32=asset.crc32,
-            sha256=asset.sha256,
-            source_key=asset.s3_key,
-            source_etag=asset.etag,
-        )
-        if spec.is_original:
-            targets.append(original)
-            continue
-        try:
-            derived = derive(asset, spec)
-        except CannotDerive as cannot:
-            targets.append(original.model_copy(update={"reason": f"{spec.label()} not made: {cannot}"}))
-            continue
-        targets.append(
-            original.model_copy(
-                update={
-                    "rendition": derived.label,
-                    "path": entry_path(download, asset, position, derived.extension),
-                    "size": derived.size,
-                    "crc32": derived.crc32,
-                    "sha256": derived.sha256,
-                    "source_key": derived.s3_key,
-                    "source_etag": derived.etag,
-                }
-            )
-        )
-    packed = [target for target in targets if target.state is TargetState.PLANNED]
-    # The manifest's name is reserved: a file called manifest.json gets a counter.
-    reserved = [MANIFEST_NAME] if download.options.include_manifest else []
-    names = unique_names([*reserved, *(target.path or "" for target in packed)])[len(reserved) :]
-    return [
-        target.model_copy(update={"path": names.pop(0)}) if target.state is TargetState.PLANNED else target
-        for target in targets
-    ]
-
-
-def manifest_bytes(download: Download, targets: Iterable[Target]) -> bytes:
-    files = [
-        {
-            "path": t.path,
-            "asset_id": t.asset_id,
-            "rendition": t.rendition,
-            "size": t.size,
-            "sha256": t.sha256,
-            "crc32": f"{t.crc32:08x}",
-        }
-        for t in targets
-        if t.state is not TargetState.SKIPPED and t.crc32 is not None
-    ]
-    skipped = [{"asset_id": t.asset_id, "reason": t.reason} for t in targets if t.state is TargetState.SKIPPED]
-    document = {"download_id": download.download_id, "name": download.name, "files": files, "skipped": skipped}
-    return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
-
-
-def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan, list[Source], list[bool]]:
-    """The archive's layout, each member's source and whether it counts as a requested file."""
-    packed = first_entry_small([t for t in targets if t.state is not TargetState.SKIPPED])
-    members = [Member(name=t.path or "", size=t.size or 0, crc32=t.crc32 or 0) for t in packed]
-    sources = [Source(t.source_key or "", t.source_etag or "", t.size or 0) for t in packed]
-    counted = [True] * len(packed)
-    if download.options.include_manifest:
-        manifest = manifest_bytes(download, targets)
-        members.append(Member(name=MANIFEST_NAME, size=len(manifest), crc32=zlib.crc32(manifest)))
-        sources.append(Source("", "", len(manifest), inline=manifest))
-        counted.append(False)
-    return plan_archive(members, modified=download.created_at), sources, counted
-
-
-def first_entry_small(packed: list[Target]) -> list[Target]:
-    """A first entry of 4 GiB or more would carry ZIP64 fields, which macOS's and Safari's
-    automatic extraction refuse; a smaller file, if there is one, goes first instead."""
-    if packed and (packed[0].size or 0) >= ZIP32_LIMIT:
-        small = next((i for i, t in enumerate(packed) if (t.size or 0) < ZIP32_LIMIT), None)
-        if small is not None:
-            return [packed[small], *packed[:small], *packed[small + 1 :]]
-    return packed
-
-
-def _unreadable(targets: list[Target]) -> dict[str, str]:
-    """Sources that are gone or changed since ingest, by asset id, with the reason.
-
-    A 404 is a missing file (skipped or fatal as the download says); a 403 is never read
-    as missing: Carton may not read its own bucket, and the download fails saying so.
-    """
-    s3, bucket = aws.s3(), settings().assets_bucket
-
-    def check(target: Target) -> tuple[str, str | None]:
-        try:
-            s3.head_object(Bucket=bucket, Key=target.source_key or "", IfMatch=target.source_etag or "")
-        except ClientError as error:
-            code = error_code(error)
-            if code in MISSING:
-                return target.asset_id, "the stored file no longer exists"
-            if code in CHANGED:
-                return target.asset_id, "the stored file changed after it was ingested"
-            if code in FORBIDDEN:
-                raise source_forbidden(f"asset {target.asset_id}") from error
-            raise
-        return target.asset_id, None
-
-    with ThreadPoolExecutor(max_workers=_SOURCE_CHECKS) as pool:
-        found = pool.map(check, [t for t in targets if t.state is TargetState.PLANNED])
-        return {asset_id: reason for asset_id, reason in found if reason is not None}
-
-
-def _deriver(store: Store) -> Derive:
-    """derived_for, with a source that cannot be read sorted like every other read: missing
-    or changed → the original is packed instead (and checked like any other source);
-    forbidden → the download fails."""
-
-    def derive(asset: Asset, spec: RenditionSpec) -> Derived:
-        try:
-            return derived_for(asset, spec, store)
-        except ClientError as error:
-            code = error_code(error)
-            if code in MISSING or code in CHANGED:
-                raise CannotDerive("the stored file could not be read") from error
-            if code in FORBIDDEN:
-                raise source_forbidden(f"asset {asset.asset_id}") from error
-            raise
-
-    return derive
 
 
 def _open_uploads(bucket: str, key: str) -> list[str]:
@@ -296,13 +96,13 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     download, rerun = _begin(account_id, download_id, store)
     if rerun:
         _abort_earlier_attempt(download, store)
-    targets = plan_targets(download, store.get_assets(account_id, download.asset_ids), _deriver(store))
-    unreadable = _unreadable(targets)
+    targets = plan_targets(download, store.get_assets(account_id, download.asset_ids), deriver(store))
+    unreadable = unreadable_sources(targets)
     if unreadable and download.options.on_missing == "fail":
         first = next(iter(unreadable.items()))
         raise PackagingError("source_missing", f"{len(unreadable)} file(s) unreadable, e.g. {first[0]}: {first[1]}")
     targets = [
-        _skipped(download, t.asset_id, t.position, unreadable[t.asset_id], t.rendition)
+        skipped_target(download, t.asset_id, t.position, unreadable[t.asset_id], t.rendition)
         if t.asset_id in unreadable
         else t
         for t in targets
@@ -501,57 +301,6 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     return done
 
 
-# What a failure the state machine caught means for the client: a stable code and a
-# sentence for people. Only Carton's own PackagingErrors carry their message through;
-# anything else (a crash, a timeout, the service) is named, and its text stays in the logs.
-_FAILURES: dict[str, tuple[str, str]] = {
-    "States.Timeout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
-    "Sandbox.Timedout": ("timeout", "a packaging step ran out of time; creating the download again usually works"),
-    # An execution that ended without reaching RecordFailure (see execution_ended).
-    "Execution.FAILED": ("internal_error", "packaging failed inside Carton; the operators have the details"),
-    "Execution.TIMED_OUT": ("timeout", "packaging ran out of time; creating the download again usually works"),
-    "Execution.ABORTED": ("interrupted", "packaging was stopped before it finished; create the download again"),
-    # An execution that succeeded without completing its download (its last update was lost).
-    "Execution.SUCCEEDED": ("internal_error", "packaging failed inside Carton; the operators have the details"),
-    # Found by the sweeper (carton.downloads.sweeper).
-    "Sweeper.Stalled": (
-        "stalled",
-        f"packaging made no progress for {STALLED_AFTER_SECONDS // 60} minutes and was stopped; "
-        "create the download again",
-    ),
-    "Sweeper.Lost": ("interrupted", "packaging lost track of this download; create the download again"),
-    "StorageUnavailable": ("storage_unavailable", "S3 could not be reached for too long; try again in a few minutes"),
-    "StorageThrottled": (
-        "storage_busy",
-        "S3 throttled Carton's requests for too long; try again in a few minutes",
-    ),
-    "States.TaskFailed": ("internal_error", "packaging failed inside Carton; the operators have the details"),
-}
-_LAMBDA_UNAVAILABLE = ("service_unavailable", "the packaging service was unavailable; try again in a few minutes")
-_INTERNAL = ("internal_error", "packaging failed inside Carton; the operators have the details")
-
-
-def _error_from(failure: dict[str, Any]) -> DownloadError:
-    """The error the state machine caught ({"Error": type, "Cause": Lambda's JSON}), as
-    the client may see it."""
-    kind = str(failure.get("Error") or "error")
-    cause = str(failure.get("Cause") or "")
-    message = cause
-    with contextlib.suppress(ValueError, AttributeError):  # a Cause that is not Lambda's JSON
-        message = str(json.loads(cause).get("errorMessage") or cause)
-    if kind == PackagingError.__name__ and (coded := _CODED_MESSAGE.match(message)):
-        return DownloadError(code=coded.group(1), message=coded.group(2)[:1000])
-    if kind in _FAILURES:
-        code, sentence = _FAILURES[kind]
-    else:
-        code, sentence = _LAMBDA_UNAVAILABLE if kind.startswith("Lambda.") else _INTERNAL
-    # Carton's own fault pages someone (an error in the logs); a stop, a timeout or the
-    # service's hiccup is worth knowing but expected now and then.
-    log = logger.error if code == _INTERNAL[0] else logger.warning
-    log("download failed", error_type=kind, cause=cause[:4000], code=code)
-    return DownloadError(code=code, message=sentence)
-
-
 def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Store) -> dict[str, Any]:
     """Record the failure on the download and remove what packaging left: the upload
     (recorded or not), the plan, and an archive that a failed `complete` assembled."""
@@ -572,7 +321,7 @@ def fail(account_id: str, download_id: str, failure: dict[str, Any], store: Stor
     )
     if not unfinished:  # ended already (a failed notification, a second report): nothing to mark
         return {"account_id": account_id, "download_id": download_id, "state": download.state.value}
-    error = _error_from(failure)
+    error = error_from(failure)
     try:
         store.fail_download(account_id, download_id, error)
     except Conflict:  # deleted or finished meanwhile: nothing left to mark
@@ -606,14 +355,3 @@ def execution_ended(detail: dict[str, Any], store: Store) -> dict[str, Any] | No
         if store.get_download(account_id, download_id).state not in (DownloadState.PENDING, DownloadState.PACKAGING):
             return None  # the workflow ended it itself (failed, or complete): nothing to do
     return fail(account_id, download_id, {"Error": f"Execution.{detail['status']}", "Cause": ""}, store)
-
-
-def archive_removed(archive_key: str, store: Store) -> None:
-    """An archive left S3 (lifecycle expiry or removal): its download is expired."""
-    relative = archive_key.removeprefix(ARCHIVES_PREFIX)
-    parts = relative.split("/", 2)
-    if not archive_key.startswith(ARCHIVES_PREFIX) or len(parts) < 3:
-        return
-    account_id, download_id = parts[0], parts[1]
-    with contextlib.suppress(Conflict):  # not complete (deleted, or a replaced archive): nothing to expire
-        store.update_download(account_id, download_id, expect=[DownloadState.COMPLETE], state=DownloadState.EXPIRED)
