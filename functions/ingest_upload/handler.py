@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from carton.assets.service import ingest_upload
+from carton.assets.uploads import ingest_upload
 from carton.shared.feeds import process_s3_feed
 from carton.shared.observability import entrypoint
 from carton.storage.store import Store

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from carton.accounts.keys import principal_from_context
-from carton.assets.service import create_upload, upload_key, upload_representation
+from carton.assets.uploads import create_upload, upload_key, upload_representation
 from carton.models import DownloadState, Upload, UploadRequest, UploadState
 from carton.shared import aws
 from carton_local.demo import png

@@ -1,0 +1,235 @@
+"""Files of any size through S3: an upload ticket (a presigned POST form whose policy S3
+enforces), then the S3 event's ingest — checked, de-duplicated, settled once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zlib
+from collections.abc import Iterator
+from datetime import timedelta
+
+from botocore.exceptions import ClientError
+
+from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, Checksums, asset_url, new_key, object_key
+from carton.models import (
+    Asset,
+    Principal,
+    Upload,
+    UploadOut,
+    UploadRequest,
+    UploadState,
+    utcnow,
+)
+from carton.packaging.archive import safe_entry_name
+from carton.shared import aws, presign
+from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings
+from carton.shared.errors import MISSING, Conflict, NotFound, ValidationFailed, error_code
+from carton.shared.media import (
+    ALLOWED_TYPES,
+    IMAGE_TYPES,
+    SNIFF_BYTES,
+    DimensionReader,
+    ImageTooLarge,
+    agrees,
+    normalise,
+    sniff,
+)
+from carton.shared.observability import measure
+from carton.storage.schema import UPLOADS_PREFIX
+from carton.storage.store import Store
+from carton.web.routes import url_for
+
+
+def upload_key(upload: Upload) -> str:
+    return (
+        f"{UPLOADS_PREFIX}{upload.account_id}/{upload.upload_id}/{safe_entry_name(upload.filename).replace('/', '_')}"
+    )
+
+
+# How long after its ticket expired a pending upload may still be ingested (S3 events
+# and the ingest queue can lag); after that it is shown as expired.
+INGEST_GRACE = timedelta(minutes=15)
+
+
+def upload_representation(upload: Upload, base: str) -> UploadOut:
+    state, reason = upload.state, upload.reason
+    deadline = upload.created_at + timedelta(seconds=PRESIGNED_URL_TTL_SECONDS) + INGEST_GRACE
+    if state is UploadState.PENDING and utcnow() > deadline:
+        state = UploadState.EXPIRED
+        reason = "no file was ingested: none arrived before the ticket expired, or it was removed first"
+    return UploadOut(
+        id=upload.upload_id,
+        url=url_for("get_upload", base, upload_id=upload.upload_id),
+        state=state,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size=upload.size,
+        asset=upload.asset_id,
+        asset_url=asset_url(base, upload.asset_id) if upload.asset_id else None,
+        duplicate=upload.duplicate,
+        reason=reason,
+    )
+
+
+def create_upload(principal: Principal, request: UploadRequest, store: Store, base: str) -> UploadOut:
+    content_type = normalise(request.content_type)
+    if content_type not in ALLOWED_TYPES:
+        raise ValidationFailed("Unsupported content type", {"content_type": [f"one of: {ACCEPTED_TYPES}"]})
+    upload = Upload(
+        account_id=principal.account_id,
+        upload_id=secrets.token_hex(12),
+        filename=request.filename,
+        content_type=content_type,
+        size=request.size,
+        created_by=principal.user_id,
+    )
+    store.put_upload(upload)
+    form = presign.upload_form(settings().assets_bucket, upload_key(upload), content_type, request.size)
+    return upload_representation(upload, base).model_copy(
+        update={
+            "upload_url": form.url,
+            "upload_method": "POST",
+            "upload_fields": form.fields,
+            "expires_at": form.expires_at,
+        }
+    )
+
+
+def _rejected(kind: str) -> None:
+    measure("UploadsRejected")
+    measure("UploadsRejected", reason=kind)
+
+
+class Rejected(Exception):
+    """The uploaded object cannot become an asset; the reason is recorded on the upload, and
+    its kind (a metric's dimension: a few values, never the sentence) counted."""
+
+    def __init__(self, reason: str, kind: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+def _read_checked(chunks: Iterator[bytes], upload: Upload) -> tuple[Checksums, tuple[int, int] | None]:
+    digest, crc, size, head = hashlib.sha256(), 0, 0, b""
+    dimensions = DimensionReader() if upload.content_type in IMAGE_TYPES else None
+    checked = False
+    for chunk in chunks:
+        digest.update(chunk)
+        crc = zlib.crc32(chunk, crc)
+        size += len(chunk)
+        if not checked:
+            head += chunk[: SNIFF_BYTES - len(head)]
+            if len(head) >= SNIFF_BYTES or size >= upload.size:
+                sniffed = sniff(head)
+                if sniffed is None or not agrees(upload.content_type, sniffed):
+                    raise Rejected(
+                        f"declared {upload.content_type}, the bytes are {sniffed or 'of no accepted type'}", "type"
+                    )
+                checked = True
+        if dimensions is not None:
+            try:
+                dimensions.feed(chunk)
+            except ImageTooLarge as error:
+                raise Rejected(str(error), "image") from error
+    if size == 0:
+        raise Rejected("the file is empty", "empty")
+    if dimensions is not None and dimensions.size is None:
+        raise Rejected("not a readable image", "image")
+    return Checksums(size, digest.hexdigest(), crc), dimensions.size if dimensions else None
+
+
+def ingest_upload(key: str, store: Store) -> Upload | None:
+    """S3 told us `uploads/{account}/{upload_id}/{name}` arrived: check it, de-duplicate it,
+    move it under its asset key. A repeated delivery finds the upload settled and does nothing."""
+    parts = key.removeprefix(UPLOADS_PREFIX).split("/", 2)
+    if not key.startswith(UPLOADS_PREFIX) or len(parts) != 3 or not all(parts):
+        return None
+    account_id, upload_id, _ = parts
+    s3, bucket = aws.s3(), settings().assets_bucket
+    try:
+        upload = store.get_upload(account_id, upload_id)
+    except NotFound:
+        s3.delete_object(Bucket=bucket, Key=key)  # not announced through the API: not ours to keep
+        return None
+    if key != upload_key(upload):
+        return upload
+    if upload.state is not UploadState.PENDING:
+        s3.delete_object(Bucket=bucket, Key=key)  # settled already; a delivery that stopped short left it
+        return upload
+    try:
+        response = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as error:
+        if error_code(error) in MISSING:
+            # Settled uploads lose their object only after the record says so (below): a
+            # pending upload without its object lost it before it could be ingested.
+            vanished = upload.model_copy(
+                update={
+                    "state": UploadState.REJECTED,
+                    "reason": "the file was removed before it could be ingested; upload it again",
+                    "updated_at": utcnow(),
+                }
+            )
+            _rejected("vanished")
+            return store.settle_upload(vanished)
+        raise
+    try:
+        if response["ContentLength"] != upload.size:
+            raise Rejected(f"{response['ContentLength']} bytes arrived, {upload.size} were announced", "size")
+        sums, size = _read_checked(response["Body"].iter_chunks(READ_CHUNK), upload)
+        settled = _settle(upload, sums, size, response["ETag"], key, store)
+    except Rejected as rejected:
+        _rejected(rejected.kind)
+        settled = upload.model_copy(
+            update={"state": UploadState.REJECTED, "reason": str(rejected), "updated_at": utcnow()}
+        )
+    else:
+        if not settled.duplicate:
+            measure("AssetsIngested")
+    settled = store.settle_upload(settled)  # the record first, then the object (see above)
+    s3.delete_object(Bucket=bucket, Key=key)
+    return settled
+
+
+def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag: str, key: str, store: Store) -> Upload:
+    ingested = {"state": UploadState.INGESTED, "updated_at": utcnow()}
+    existing = store.asset_with_sha256(upload.account_id, sums.sha256)
+    if existing is not None:
+        duplicate = existing.upload_id != upload.upload_id  # else: a repeated delivery of this upload
+        return upload.model_copy(update={**ingested, "asset_id": existing.asset_id, "duplicate": duplicate})
+    asset_id = new_key()
+    target = object_key(upload.account_id, asset_id, upload.filename)
+    copied = aws.s3().copy_object(
+        Bucket=settings().assets_bucket,
+        Key=target,
+        CopySource={"Bucket": settings().assets_bucket, "Key": key},
+        CopySourceIfMatch=etag,
+        ContentType=upload.content_type,
+        MetadataDirective="REPLACE",
+        ChecksumAlgorithm="CRC32",
+    )
+    asset = Asset(
+        account_id=upload.account_id,
+        asset_id=asset_id,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size=sums.size,
+        sha256=sums.sha256,
+        crc32=sums.crc32,
+        etag=copied["CopyObjectResult"]["ETag"],
+        s3_key=target,
+        width=size[0] if size else None,
+        height=size[1] if size else None,
+        upload_id=upload.upload_id,
+    )
+    try:
+        store.create_asset(asset)
+    except Conflict:
+        aws.s3().delete_object(Bucket=settings().assets_bucket, Key=target)
+        winner = store.asset_with_sha256(upload.account_id, sums.sha256)
+        # Another delivery of this very upload got there first: the same result, not a duplicate.
+        duplicate = winner is None or winner.upload_id != upload.upload_id
+        return upload.model_copy(
+            update={**ingested, "asset_id": winner.asset_id if winner else None, "duplicate": duplicate}
+        )
+    return upload.model_copy(update={**ingested, "asset_id": asset_id})
