@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 help: ## this list
 	@echo "make <target>:"; grep -hE '^[a-z][a-z0-9 -]*:.*## ' $(MAKEFILE_LIST) | \
-	  awk -F ':.*## ' '{ printf "  %-9s %s\n", $$1, $$2 }'
+	  awk -F ':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
 
 # First use (or a changed dependency list): create .venv and install Carton with its
 # development and CDK dependencies.
@@ -43,9 +43,10 @@ reset: $(STAMP) ## empty the local stack's state directory
 test: $(STAMP) tools lint types ## lint, types and every test CI runs
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff check and ruff format --check
+lint: $(STAMP) ## ruff check, ruff format --check and actionlint (the GitHub Actions workflows)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/actionlint
 
 types: $(STAMP) ## mypy
 	$(BIN)/mypy
@@ -100,6 +101,17 @@ deploy: $(STAMP) node_modules/.installed ## deploy the stack CARTON_STACK (defau
 .PHONY: destroy
 destroy: $(STAMP) node_modules/.installed ## remove the deployed stack (asks first)
 	@$(call cdk,destroy $(STACK) --context email=off $${CARTON_DESTROY_FORCE:+--force})
+
+# The role GitHub Actions deploys with (OIDC, no stored keys), trusted by GITHUB_REPO's workflows
+# only: once per AWS account and region, with administrator credentials, after `cdk bootstrap`.
+# Its RoleArn output is the repository variable AWS_DEPLOY_ROLE_ARN. An account holds one GitHub
+# OIDC provider: when it already has one, name it with GITHUB_OIDC_PROVIDER_ARN=<its ARN>.
+.PHONY: deploy-role
+deploy-role: $(STAMP) node_modules/.installed ## the GitHub Actions deploy role: make deploy-role GITHUB_REPO=<owner>/<name>
+	@$(BIN)/python -m infra.deploy_role --check "$$GITHUB_REPO"
+	npx cdk deploy --app '$(BIN)/python -m infra.deploy_role' --output cdk.out/deploy-role \
+	  --context github_repo="$$GITHUB_REPO" \
+	  $${GITHUB_OIDC_PROVIDER_ARN:+--context github_oidc_provider_arn="$$GITHUB_OIDC_PROVIDER_ARN"}
 
 # A new account, its first admin and a key (printed once), on the running local stack or,
 # with CARTON_STACK=<stack name>, on a deployed one (IAM-only admin function).
