@@ -8,7 +8,7 @@ import string
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from unicodedata import category as unicodedata_category
 from urllib.parse import urlsplit
 
@@ -275,6 +275,7 @@ Layout = Literal["flat", "folders"]
 
 
 MediaGroup = Literal["image", "video", "document", "other"]
+MEDIA_GROUPS: tuple[str, ...] = get_args(MediaGroup)
 NamedRendition = Literal["original", "preview", "thumbnail"]
 NAME_TEMPLATE_FIELDS = ("filename", "stem", "ext", "key", "title", "position")
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"

@@ -6,10 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from carton.models import (
-    Asset,
-    Principal,
-)
+from carton.models import MEDIA_GROUPS, Asset, Principal
 from carton.shared.errors import ValidationFailed
 from carton.shared.media import media_group
 from carton.storage.listing import ListPlan, Phase, paged
@@ -25,8 +22,8 @@ def list_assets(
     errors: dict[str, list[str]] = {}
     account = principal.account_id
     media, batch_text_value, tag = parameters.get("media_type"), None, parameters.get("tag")
-    if media is not None and media not in ("image", "video", "document", "other"):
-        errors["media_type"] = ["one of image, video, document, other"]
+    if media is not None and media not in MEDIA_GROUPS:
+        errors["media_type"] = [f"one of {', '.join(MEDIA_GROUPS)}"]
     if parameters.get("batch") is not None:
         try:
             batch_text_value = batch_text(datetime.fromisoformat(parameters["batch"].replace("Z", "+00:00")))

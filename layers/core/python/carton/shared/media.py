@@ -6,11 +6,10 @@ Pure code. A declared content type is only believed when the bytes agree.
 from __future__ import annotations
 
 import io
-from typing import Literal
 
 from PIL import Image, ImageFile
 
-MediaGroup = Literal["image", "video", "document", "other"]
+from carton.models import MediaGroup
 
 # Decompression bombs: refuse images over this many pixels (100 MP, a large photo is ~50 MP).
 Image.MAX_IMAGE_PIXELS = 100_000_000

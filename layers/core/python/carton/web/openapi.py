@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carton.models import DownloadState, ErrorBody
+from carton.models import MEDIA_GROUPS, DownloadState, ErrorBody
 from carton.web.http import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES
 from carton.web.paging import MAX_PAGE_SIZE
 from carton.web.routes import API_PREFIX, DEPLOYED_ROUTES, MAX_EVENT_BYTES, Route, http_functions
@@ -123,7 +123,7 @@ _DOWNLOAD_FILTERS = [
 ]
 _ASSET_FILTERS = [
     _query("batch", {"type": "string", "format": "date-time"}, "imported in this batch (exact time)"),
-    _query("media_type", {"type": "string", "enum": ["image", "video", "document", "other"]}, "of this kind"),
+    _query("media_type", {"type": "string", "enum": list(MEDIA_GROUPS)}, "of this kind"),
     _query("tag", {"type": "string"}, "tagged so in any translation"),
 ]
 # What the functions read off the request themselves (query parameters, headers), which the
