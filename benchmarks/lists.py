@@ -22,8 +22,9 @@ from moto import mock_aws
 from carton.downloads.listing import list_downloads
 from carton.models import Download, DownloadState, Principal, Role, Target
 from carton.shared import aws, config
+from carton.storage.keys import counters_key, counters_of, download_item, index_partition, list_sort_key
 from carton.storage.schema import BY_ASSET_INDEX, LIST_SORT_KEY
-from carton.storage.store import Store, counters_key, counters_of, download_item, index_partition, list_sort_key
+from carton.store import Store
 from carton_local.resources import create_all
 
 USERS = [f"user{i}" for i in range(20)]

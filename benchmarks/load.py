@@ -23,7 +23,7 @@ from carton.downloads.sweeper import STALLED_AFTER, sweep
 from carton.models import utcnow
 from carton.shared import aws
 from carton.storage.schema import PLANS_PREFIX
-from carton.storage.store import Store
+from carton.store import Store
 from carton_local.stack import LocalStack
 from tests.e2e.conftest import Api
 

@@ -24,7 +24,7 @@ import uuid
 from datetime import UTC, datetime
 
 from carton.models import Download, DownloadState, Role, User
-from carton.storage.store import Store
+from carton.store import Store
 from carton_local.hardening import live_instances
 from carton_local.stack import LocalStack
 

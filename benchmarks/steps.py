@@ -98,7 +98,8 @@ def seed(count: int, rng: random.Random) -> list[str]:
     from carton.models import Asset
     from carton.shared import aws
     from carton.shared.config import settings
-    from carton.storage.store import Store, asset_item
+    from carton.storage.keys import asset_item
+    from carton.store import Store
 
     s3, bucket = aws.s3(), settings().assets_bucket
     block = rng.randbytes(ASSET_SIZE * 2)
@@ -131,7 +132,7 @@ def seed(count: int, rng: random.Random) -> list[str]:
 def new_download(asset_ids: list[str], label: str) -> str:
     """A pending download as POST /downloads leaves it (its planned targets included)."""
     from carton.models import Download, Target
-    from carton.storage.store import Store
+    from carton.store import Store
 
     download_id = hashlib.sha256(f"{label}{time.time_ns()}".encode()).hexdigest()[:32]
     download = Download(
@@ -275,7 +276,7 @@ def run_case(case: Case, asset_ids: list[str], trace: bool) -> list[dict[str, ob
     from carton.shared import aws
     from carton.shared.config import settings
     from carton.storage.schema import plan_key
-    from carton.storage.store import Store
+    from carton.store import Store
 
     label = f"{case.name}{' (tracemalloc)' if trace else ''}"
     download_id = new_download(asset_ids, f"bench-{case.name}{'-traced' if trace else ''}")

@@ -21,7 +21,7 @@ from carton.assets.service import store_bytes
 from carton.shared import aws, config
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.schema import S3_FEEDS
-from carton.storage.store import Store
+from carton.store import Store
 from carton_local.console import StepLog
 from carton_local.demo import DEMO_ACCOUNT, DEMO_ADMIN, DEMO_ASSETS
 from carton_local.executions import ExecutionWatcher, SweepTimer

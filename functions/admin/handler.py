@@ -13,7 +13,7 @@ from carton.accounts.keys import create_account
 from carton.models import CreateAccountRequest
 from carton.shared.errors import CartonError
 from carton.shared.observability import entrypoint, logger
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import validation_errors
 
 ACTIONS = ("create_account",)

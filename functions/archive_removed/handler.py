@@ -5,7 +5,7 @@ from typing import Any
 from carton.downloads.expiry import archive_removed
 from carton.shared.feeds import process_s3_feed
 from carton.shared.observability import entrypoint
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def expire(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from carton.downloads.listing import list_downloads
 from carton.downloads.service import representation
 from carton.models import DownloadList
 from carton.shared.errors import Gone
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 
 app = api_resolver()

@@ -5,7 +5,7 @@ from typing import Any
 from carton.accounts.keys import authenticate, authorizer_policy
 from carton.shared.errors import Unauthorized
 from carton.shared.observability import entrypoint, logger
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def authorize(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from carton.downloads.service import create_download_once, representation
 from carton.models import CreateDownloadRequest, DownloadOut
 from carton.shared.observability import measure
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()

@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from carton.assets.service import delete_asset
 from carton.shared.errors import Gone
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, no_content, principal, route_of
 
 app = api_resolver()

@@ -3,7 +3,7 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads.service import delete_download
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, no_content, principal, route_of
 
 app = api_resolver()

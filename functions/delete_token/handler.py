@@ -6,7 +6,7 @@ revoked key may work for up to that long."""
 from aws_lambda_powertools.event_handler import Response
 
 from carton.accounts.service import delete_token
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, no_content, principal, route_of
 
 app = api_resolver()

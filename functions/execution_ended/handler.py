@@ -5,7 +5,7 @@ from typing import Any
 
 from carton.packaging import steps as workflow
 from carton.shared.observability import entrypoint
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def ended(event: dict[str, Any], context: Any) -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler import Response
 from carton.assets.service import live_asset, representation
 from carton.models import AssetOut
 from carton.shared.errors import Gone
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, cacheable_response, documented, principal, route_of
 
 app = api_resolver()

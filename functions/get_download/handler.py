@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads.service import readable_download, representation
 from carton.models import DownloadOut
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, cacheable_response, documented, principal, route_of
 
 app = api_resolver()

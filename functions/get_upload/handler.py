@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from carton.assets.uploads import upload_representation
 from carton.models import UploadOut
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from carton.assets.service import import_asset, representation
 from carton.models import AssetOut, ImportAssetRequest
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
 
 app = api_resolver()

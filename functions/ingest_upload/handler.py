@@ -5,7 +5,7 @@ from typing import Any
 from carton.assets.uploads import ingest_upload
 from carton.shared.feeds import process_s3_feed
 from carton.shared.observability import entrypoint
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def ingest(event: dict[str, Any], context: Any) -> dict[str, Any]:

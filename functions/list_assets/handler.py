@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler import Response
 from carton.assets.listing import list_assets
 from carton.assets.service import representation
 from carton.models import AssetList
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 
 app = api_resolver()

@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler import Response
 from carton.downloads.listing import list_downloads
 from carton.downloads.service import representation
 from carton.models import DownloadList
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 
 app = api_resolver()

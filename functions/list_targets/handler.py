@@ -5,7 +5,7 @@ from aws_lambda_powertools.event_handler import Response
 from carton.downloads.listing import list_targets
 from carton.downloads.service import readable_download, target_representation
 from carton.models import TargetList
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 from carton.web.routes import API_PREFIX
 

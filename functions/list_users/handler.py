@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from carton.accounts.service import list_users, user_representation
 from carton.models import UserList
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
 
 app = api_resolver()

@@ -9,7 +9,7 @@ from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from carton.accounts.service import may_read_mail_to
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.http import api_handler, api_resolver, json_response, principal, route_of
 
 app = api_resolver()

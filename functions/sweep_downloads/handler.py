@@ -5,7 +5,7 @@ from typing import Any
 
 from carton.downloads import sweeper
 from carton.shared.observability import entrypoint
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def sweep(event: dict[str, Any], context: Any) -> dict[str, int]:

@@ -5,7 +5,7 @@ from typing import Any
 from carton.downloads.notifications import notify
 from carton.shared.errors import retried_by_the_workflow
 from carton.shared.observability import entrypoint
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def announce(event: dict[str, Any], context: Any) -> dict[str, Any]:

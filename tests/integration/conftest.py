@@ -17,7 +17,7 @@ from carton.accounts.keys import create_account, issue_token
 from carton.assets.service import store_bytes
 from carton.models import Asset, Role, User
 from carton.shared import aws, config
-from carton.storage.store import Store
+from carton.store import Store
 from carton_local.demo import DEMO_ASSETS
 from carton_local.lambdas import LocalFunctions
 from carton_local.resources import LocalResources, create_all

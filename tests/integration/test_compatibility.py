@@ -10,7 +10,7 @@ import pytest
 from carton.assets.service import checksums, object_key, store_bytes
 from carton.models import Asset
 from carton.shared import aws
-from carton.storage.store import asset_item
+from carton.storage.keys import asset_item
 from carton_local.demo import png
 from tests.archives import verify_archive
 from tests.integration.conftest import Carton

@@ -11,7 +11,7 @@ from carton.accounts.keys import principal_from_context
 from carton.downloads.service import delete_download
 from carton.models import DownloadState
 from carton.shared import aws
-from carton.storage.store import Store
+from carton.store import Store
 from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton, load_event
 from tests.integration.test_workflow import new_download, step

@@ -27,7 +27,7 @@ from carton.models import utcnow
 from carton.packaging import steps as workflow
 from carton.shared import aws, config
 from carton.storage.schema import UPLOADS_PREFIX
-from carton.storage.store import Store
+from carton.store import Store
 from carton_local.hardening import soften
 from carton_local.stack import LocalStack
 from tests.e2e.conftest import Api, wait_until_finished

@@ -18,7 +18,7 @@ from carton.downloads.service import create_download
 from carton.models import CreateDownloadRequest, Download, DownloadState, Principal, Role, Target
 from carton.shared.config import settings
 from carton.storage import listing
-from carton.storage.store import counter_names, download_item
+from carton.storage.keys import counter_names, download_item
 from tests.integration.conftest import Carton, as_member, load_event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ from carton.models import CreateDownloadRequest, Download, DownloadState, Princi
 from carton.shared import aws
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.schema import ACTIVITY_SHARDS
-from carton.storage.store import Store
+from carton.store import Store
 from tests.integration.conftest import Carton, load_event
 from tests.integration.test_delete_cleanup import leftovers
 from tests.integration.test_workflow import new_download, run_workflow, step

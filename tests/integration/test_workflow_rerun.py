@@ -14,7 +14,7 @@ from carton.packaging.leftovers import archive_key_of
 from carton.packaging.workers import decode, encode
 from carton.shared import aws
 from carton.storage.schema import plan_key
-from carton.storage.store import Store
+from carton.store import Store
 from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton
 from tests.integration.test_workflow import archive_of, new_download, run_workflow, step

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from carton.downloads.service import representation
 from carton.models import Download, DownloadError
+from carton.storage.keys import download_item
 from carton.storage.listing import PAGE_BYTES, RENDERED_OVERHEAD, rendered_weight
-from carton.storage.store import download_item, record_of
+from carton.storage.table import record_of
 from carton.web.formats import to_xml
 from carton.web.routes import MAX_RESPONSE_BYTES
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from carton.models import Principal, Role, TokenRecord, User
 from carton.shared.errors import Unauthorized
-from carton.storage.store import Store
+from carton.store import Store
 
 TOKEN_PREFIX = "ctn_"  # noqa: S105 (a prefix that makes keys recognisable, not a secret)
 _AUTHORIZATION = re.compile(r"^\s*(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)

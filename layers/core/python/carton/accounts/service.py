@@ -24,9 +24,11 @@ from carton.models import (
 )
 from carton.shared.config import settings
 from carton.shared.errors import Forbidden, ValidationFailed
+from carton.storage.keys import USER_PREFIX, account_partition
 from carton.storage.listing import ListPlan, Phase, paged
 from carton.storage.schema import TABLE_KEYS
-from carton.storage.store import USER_PREFIX, Store, account_partition, record_of
+from carton.storage.table import record_of
+from carton.store import Store
 from carton.web.paging import envelope, fingerprint
 from carton.web.routes import url_for
 

@@ -9,9 +9,11 @@ from typing import Any
 from carton.models import MEDIA_GROUPS, Asset, Principal
 from carton.shared.errors import ValidationFailed
 from carton.shared.media import media_group
+from carton.storage.keys import assets_partition, batch_text
 from carton.storage.listing import ListPlan, Phase, paged
 from carton.storage.schema import BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX
-from carton.storage.store import Store, assets_partition, batch_text, record_of
+from carton.storage.table import record_of
+from carton.store import Store
 from carton.web.paging import fingerprint
 
 

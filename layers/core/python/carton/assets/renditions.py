@@ -21,7 +21,7 @@ from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.media import IMAGE_TYPES
 from carton.storage.schema import DERIVED_PREFIX
-from carton.storage.store import Store
+from carton.store import Store
 
 # Named renditions: longest side, format, quality.
 PRESETS = {"preview": (1024, "jpeg", 85), "thumbnail": (256, "jpeg", 80)}

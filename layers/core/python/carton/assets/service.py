@@ -42,7 +42,7 @@ from carton.shared.media import (
 from carton.shared.observability import measure
 from carton.shared.safehttp import DeliveryFailed, Policy, TooLarge, UnsafeDestination, get
 from carton.storage.schema import ASSETS_PREFIX
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.routes import UPLOAD_ROUTE, url_for
 
 READ_CHUNK = 1024 * 1024

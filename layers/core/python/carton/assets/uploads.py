@@ -37,7 +37,7 @@ from carton.shared.media import (
 )
 from carton.shared.observability import measure
 from carton.storage.schema import UPLOADS_PREFIX
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.routes import url_for
 
 

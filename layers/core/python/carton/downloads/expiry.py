@@ -7,7 +7,7 @@ import contextlib
 from carton.models import DownloadState
 from carton.shared.errors import Conflict
 from carton.storage.schema import ARCHIVES_PREFIX
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def archive_removed(archive_key: str, store: Store) -> None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from carton.models import AssetId, Download, DownloadState, Principal, Role, Target
 from carton.shared.errors import Forbidden, ValidationFailed
+from carton.storage.keys import TARGET_PREFIX, counter_names, download_key, index_partition, targets_partition
 from carton.storage.listing import ListPlan, Page, Phase, paged
 from carton.storage.schema import (
     BY_ACCOUNT_INDEX,
@@ -20,15 +21,8 @@ from carton.storage.schema import (
     BY_USER_STATE_INDEX,
     TABLE_KEYS,
 )
-from carton.storage.store import (
-    TARGET_PREFIX,
-    Store,
-    counter_names,
-    download_key,
-    index_partition,
-    record_of,
-    targets_partition,
-)
+from carton.storage.table import record_of
+from carton.store import Store
 from carton.web.paging import fingerprint
 
 Ordering = Literal["created_at", "-created_at", "complete", "-complete"]

@@ -19,7 +19,7 @@ from carton.shared.config import settings
 from carton.shared.errors import NotFound
 from carton.shared.observability import logger
 from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, post
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.routes import url_for
 
 EVENTS = {"completed": "Download Completed", "failed": "Download Failed"}

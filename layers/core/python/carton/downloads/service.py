@@ -40,7 +40,7 @@ from carton.shared.config import settings
 from carton.shared.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed, error_code
 from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
 from carton.storage.schema import TABLE_KEYS
-from carton.storage.store import Store
+from carton.store import Store
 from carton.web.routes import API_PREFIX, url_for
 
 _LISTED_UNKNOWN_IDS = 20

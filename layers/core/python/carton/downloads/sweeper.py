@@ -20,8 +20,9 @@ from carton.packaging.steps import fail
 from carton.shared import aws
 from carton.shared.errors import NotFound, error_code
 from carton.shared.observability import logger, measure
+from carton.storage.keys import ACTIVE_STATES
 from carton.storage.schema import ACTIVITY_SHARDS, STALLED_AFTER_SECONDS
-from carton.storage.store import ACTIVE_STATES, Store
+from carton.store import Store
 
 # A download is created, then its execution started, by one API call (29 s at most), and
 # a DELETE runs as long: past these, what they left unfinished is the sweeper's.

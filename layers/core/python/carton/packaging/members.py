@@ -29,7 +29,7 @@ from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import CHANGED, FORBIDDEN, MISSING, PackagingError, error_code
 from carton.shared.media import media_group
-from carton.storage.store import Store
+from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
 # HEAD requests in flight while checking that every source is still the ingested version.

@@ -38,7 +38,7 @@ from carton.shared.config import settings
 from carton.shared.errors import FORBIDDEN, MISSING, Conflict, NotFound, PackagingError, error_code
 from carton.shared.observability import MetricUnit, logger, measure
 from carton.storage.schema import ENDED_BADLY, plan_key
-from carton.storage.store import Store
+from carton.store import Store
 
 
 def _open_uploads(bucket: str, key: str) -> list[str]:

@@ -1,0 +1,128 @@
+"""Assets, their renditions and uploads in the table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from botocore.exceptions import ClientError
+
+from carton.models import (
+    Asset,
+    Derived,
+    Upload,
+    UploadState,
+    utcnow,
+)
+from carton.shared.errors import Conflict, NotFound
+from carton.storage.keys import account_partition, asset_item, asset_key
+from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of
+
+
+class AssetRecords(TableLayer):
+    def put_asset(self, asset: Asset) -> None:
+        """Write an asset record as it is (its list-index keys only while it is live)."""
+        self.table.put_item(Item=asset_item(asset))
+
+    def create_asset(self, asset: Asset) -> None:
+        """The asset and its content marker, or Conflict when the same bytes won the race."""
+        marker = {PK: account_partition(asset.account_id), SK: f"SHA256#{asset.sha256}", "asset_id": asset.asset_id}
+        try:
+            self._transact(
+                [
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": marker,
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
+                    },
+                    {"Put": {"TableName": self.table.name, "Item": asset_item(asset)}},
+                ]
+            )
+        except ClientError as error:
+            if failed_condition(error):
+                raise Conflict("The same bytes are an asset already", {"art": ["duplicate"]}) from error
+            raise
+
+    def asset_with_sha256(self, account_id: str, sha256: str) -> Asset | None:
+        """The live asset holding exactly these bytes, if any (byte-for-byte de-duplication)."""
+        marker = self.table.get_item(
+            Key={PK: account_partition(account_id), SK: f"SHA256#{sha256}"}, ConsistentRead=True
+        ).get("Item")
+        if marker is None:
+            return None
+        return self.get_assets(account_id, [str(marker["asset_id"])]).get(str(marker["asset_id"]))
+
+    def delete_asset(self, asset: Asset) -> Asset:
+        """Mark the asset deleted (GET answers 410 from now on) and free its bytes' marker."""
+        gone = asset.model_copy(update={"deleted": True, "updated_at": utcnow()})
+        self._transact(
+            [
+                {"Put": {"TableName": self.table.name, "Item": asset_item(gone)}},
+                {
+                    "Delete": {
+                        "TableName": self.table.name,
+                        "Key": {PK: account_partition(asset.account_id), SK: f"SHA256#{asset.sha256}"},
+                    }
+                },
+            ]
+        )
+        return gone
+
+    def get_asset(self, account_id: str, asset_id: str) -> Asset | None:
+        item = self.table.get_item(Key=asset_key(account_id, asset_id), ConsistentRead=True).get("Item")
+        return None if item is None else record_of(Asset, item)
+
+    def get_derived(self, account_id: str, asset_id: str, spec_id: str) -> Derived | None:
+        item = self.table.get_item(Key={PK: account_partition(account_id), SK: f"DERIVED#{asset_id}#{spec_id}"}).get(
+            "Item"
+        )
+        return None if item is None else record_of(Derived, item)
+
+    def put_derived(self, derived: Derived) -> None:
+        self.table.put_item(
+            Item=item_of(
+                derived,
+                **{PK: account_partition(derived.account_id), SK: f"DERIVED#{derived.asset_id}#{derived.spec_id}"},
+            )
+        )
+
+    # ---- uploads ---------------------------------------------------------------------
+
+    def put_upload(self, upload: Upload) -> None:
+        self.table.put_item(
+            Item=item_of(upload, **{PK: account_partition(upload.account_id), SK: f"UPLOAD#{upload.upload_id}"})
+        )
+
+    def settle_upload(self, upload: Upload) -> Upload:
+        """Write the upload's outcome if it is still pending; else (another delivery of its
+        event settled it first) the outcome that is there."""
+        try:
+            self.table.put_item(
+                Item=item_of(upload, **{PK: account_partition(upload.account_id), SK: f"UPLOAD#{upload.upload_id}"}),
+                ConditionExpression="#state = :pending",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":pending": UploadState.PENDING.value},
+            )
+        except ClientError as error:
+            if failed_condition(error):
+                return self.get_upload(upload.account_id, upload.upload_id)
+            raise
+        return upload
+
+    def get_upload(self, account_id: str, upload_id: str) -> Upload:
+        item = self.table.get_item(
+            Key={PK: account_partition(account_id), SK: f"UPLOAD#{upload_id}"}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            raise NotFound("Upload not found", {"upload_id": [f"no upload {upload_id!r}"]})
+        return record_of(Upload, item)
+
+    def get_assets(self, account_id: str, asset_ids: Sequence[str]) -> dict[str, Asset]:
+        """The live (not deleted) assets among `asset_ids`, by id; unknown ids are absent."""
+        found: dict[str, Asset] = {}
+        for item in self.batch_get([asset_key(account_id, asset_id) for asset_id in dict.fromkeys(asset_ids)]):
+            asset = record_of(Asset, item)
+            if not asset.deleted:
+                found[asset.asset_id] = asset
+        return found

@@ -1,0 +1,365 @@
+"""Downloads, their targets, list-index keys, counters and the activity index in the table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from carton.models import (
+    Download,
+    DownloadError,
+    DownloadState,
+    Target,
+    utcnow,
+)
+from carton.shared.errors import Conflict, NotFound
+from carton.storage.keys import (
+    ACTIVITY_KEY,
+    COUNTER_SHARDS,
+    DELETING_FIELD,
+    NOT_DELETING,
+    TARGET_PREFIX,
+    activity_of,
+    activity_partition,
+    counter_update,
+    counters_key,
+    counters_of,
+    download_index_keys,
+    download_item,
+    download_key,
+    index_partition,
+    list_sort_key,
+    targets_partition,
+)
+from carton.storage.schema import (
+    BY_ACTIVITY_INDEX,
+    BY_ASSET_INDEX,
+    LIST_SORT_KEY,
+)
+from carton.storage.table import PK, SK, TableLayer, dynamo_value, failed_condition, item_of, record_of
+
+
+class DownloadRecords(TableLayer):
+    # ---- downloads -------------------------------------------------------------------
+
+    def create_download(self, download: Download, targets: Sequence[Target] = ()) -> None:
+        """The download (with its planned targets) and the account's counters, or nothing.
+
+        Targets are written first: if that fails, no download points at them; if the
+        download's transaction fails, they are removed again.
+        """
+        self.put_targets(download, targets)
+        item = download_item(download)
+        try:
+            self._transact(
+                [
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": item,
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
+                    },
+                    counter_update(
+                        download.account_id,
+                        download.download_id,
+                        dict.fromkeys(counters_of(download, download.state), 1),
+                        self.table.name,
+                    ),
+                ]
+            )
+        except ClientError as error:
+            self._delete_targets(download.account_id, download.download_id)
+            if failed_condition(error):
+                raise Conflict("A download with this id exists already") from error
+            raise
+
+    def get_download(self, account_id: str, download_id: str) -> Download:
+        item = self.table.get_item(Key=download_key(account_id, download_id), ConsistentRead=True).get("Item")
+        if item is None:
+            raise NotFound("Download not found", {"download_id": [f"no download {download_id!r}"]})
+        return record_of(Download, item)
+
+    def update_download(
+        self,
+        account_id: str,
+        download_id: str,
+        *,
+        expect: Iterable[DownloadState],
+        **changes: Any,
+    ) -> Download:
+        """Set fields only while the download is in one of the `expect` states.
+
+        Raises Conflict when it is not (or no longer exists), so a workflow step that
+        lost a race with DELETE or expiry changes nothing. A change of state also moves
+        the download between list indexes and counters, in one transaction.
+        """
+        allowed = list(expect)
+        new_state = changes.get("state")
+        if new_state is not None:
+            try:
+                current = self.get_download(account_id, download_id)
+            except NotFound as gone:
+                raise self._wrong_state(download_id, allowed) from gone
+            if current.state not in allowed:
+                raise self._wrong_state(download_id, allowed)
+            if current.state != new_state:
+                return self._change_state(current, DownloadState(new_state), changes)
+            allowed = [current.state]
+        return self._update(account_id, download_id, allowed, changes)
+
+    def _update(
+        self, account_id: str, download_id: str, allowed: Sequence[DownloadState], changes: dict[str, Any]
+    ) -> Download:
+        names, values, expression, condition = self._update_parts(allowed, {"updated_at": utcnow(), **changes})
+        try:
+            response = self.table.update_item(
+                Key=download_key(account_id, download_id),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if failed_condition(error):
+                raise self._wrong_state(download_id, allowed) from error
+            raise
+        return record_of(Download, response["Attributes"])
+
+    def _change_state(self, current: Download, state: DownloadState, changes: dict[str, Any]) -> Download:
+        updated = current.model_copy(update={"updated_at": utcnow(), **changes, "state": state})
+        fields = {**changes, "updated_at": updated.updated_at, "state": state}
+        fields.update(download_index_keys(updated, state))
+        active = activity_of(updated, state)
+        if active is not None:
+            fields[ACTIVITY_KEY] = active
+        names, values, expression, condition = self._update_parts(
+            [current.state], fields, remove=[ACTIVITY_KEY] if active is None else []
+        )
+        deltas = dict.fromkeys(counters_of(current, current.state), -1)
+        for name in counters_of(updated, state):
+            deltas[name] = deltas.get(name, 0) + 1
+        try:
+            self._transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table.name,
+                            "Key": download_key(current.account_id, current.download_id),
+                            "UpdateExpression": expression,
+                            "ConditionExpression": condition,
+                            "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": values,
+                        }
+                    },
+                    counter_update(
+                        current.account_id, current.download_id, {k: v for k, v in deltas.items() if v}, self.table.name
+                    ),
+                ]
+            )
+        except ClientError as error:
+            if failed_condition(error):
+                raise self._wrong_state(current.download_id, [current.state]) from error
+            raise
+        return updated
+
+    @staticmethod
+    def _update_parts(
+        allowed: Sequence[DownloadState], fields: dict[str, Any], remove: Sequence[str] = ()
+    ) -> tuple[dict[str, str], dict[str, Any], str, str]:
+        """SET `fields` (REMOVE `remove`) while the download is in an `allowed` state and
+        no DELETE has begun on it."""
+        names = {f"#f{i}": field for i, field in enumerate(fields)}
+        names.update({f"#r{i}": field for i, field in enumerate(remove)})
+        names["#state"] = "state"
+        values: dict[str, Any] = {f":v{i}": dynamo_value(value) for i, value in enumerate(fields.values())}
+        values.update({f":s{i}": state.value for i, state in enumerate(allowed)})
+        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
+        condition = (
+            f"attribute_exists({PK}) AND #state IN ("
+            + ", ".join(f":s{i}" for i in range(len(allowed)))
+            + f") AND {NOT_DELETING}"
+        )
+        names["#deleting"] = DELETING_FIELD
+        values[":null"] = "NULL"
+        return names, values, expression, condition
+
+    @staticmethod
+    def _wrong_state(download_id: str, allowed: Sequence[DownloadState]) -> Conflict:
+        states = " or ".join(state.value for state in allowed)
+        return Conflict(f"Download {download_id} is not {states}", {"state": [f"expected {states}"]})
+
+    def add_progress(self, account_id: str, download_id: str, *, files: int, size: int) -> None:
+        """Atomically add what one worker packed; workers run in parallel and never overwrite each other."""
+        try:
+            self.table.update_item(
+                Key=download_key(account_id, download_id),
+                UpdateExpression="ADD progress.files_done :files, progress.bytes_done :bytes SET updated_at = :now",
+                ConditionExpression=f"#state = :packaging AND {NOT_DELETING}",
+                ExpressionAttributeNames={"#state": "state", "#deleting": DELETING_FIELD},
+                ExpressionAttributeValues={
+                    ":files": files,
+                    ":bytes": size,
+                    ":now": utcnow().isoformat(),
+                    ":packaging": DownloadState.PACKAGING.value,
+                    ":null": "NULL",
+                },
+            )
+        except ClientError as error:
+            if failed_condition(error):
+                raise self._wrong_state(download_id, [DownloadState.PACKAGING]) from error
+            raise
+
+    def fail_download(self, account_id: str, download_id: str, error: DownloadError) -> Download:
+        return self.update_download(
+            account_id,
+            download_id,
+            expect=[DownloadState.PENDING, DownloadState.PACKAGING],
+            state=DownloadState.FAILED,
+            error=error,
+        )
+
+    def mark_deleting(self, download: Download) -> Download:
+        """The first thing DELETE does: from now on no workflow step changes the download
+        (every update is conditional on this mark's absence) and the sweeper watches it, so
+        a DELETE interrupted halfway is finished by a retry or by the sweeper."""
+        if download.deleting_since is not None:
+            return download
+        marked = download.model_copy(update={"deleting_since": utcnow(), "updated_at": utcnow()})
+        active = activity_of(marked, marked.state)
+        try:
+            self.table.update_item(
+                Key=download_key(download.account_id, download.download_id),
+                UpdateExpression="SET #deleting = :since, updated_at = :now, #active = :active",
+                ConditionExpression=f"attribute_exists({PK}) AND {NOT_DELETING}",
+                ExpressionAttributeNames={"#deleting": DELETING_FIELD, "#active": ACTIVITY_KEY},
+                ExpressionAttributeValues={
+                    ":since": dynamo_value(marked.deleting_since),
+                    ":now": dynamo_value(marked.updated_at),
+                    ":active": active,
+                    ":null": "NULL",
+                },
+            )
+        except ClientError as error:
+            if failed_condition(error):  # marked meanwhile (a concurrent DELETE), or gone
+                return self.get_download(download.account_id, download.download_id)
+            raise
+        return marked
+
+    def active_downloads(self, shard: int, changed_before: datetime) -> Iterator[tuple[str, str]]:
+        """(account, download) of every download in this shard of the activity index that
+        has not changed since `changed_before` (the index is eventually consistent: callers
+        read the record again before acting)."""
+        query: dict[str, Any] = {
+            "IndexName": BY_ACTIVITY_INDEX.name,
+            "KeyConditionExpression": Key(ACTIVITY_KEY).eq(activity_partition(shard))
+            & Key(BY_ACTIVITY_INDEX.keys.sort_key).lt(changed_before.isoformat()),
+            "ProjectionExpression": "account_id, download_id",
+        }
+        while True:
+            response = self.table.query(**query)
+            for item in response["Items"]:
+                yield str(item["account_id"]), str(item["download_id"])
+            if "LastEvaluatedKey" not in response:
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def delete_download(self, download: Download) -> None:
+        """Remove the download, its targets and its share of the counters."""
+        self._delete_targets(download.account_id, download.download_id)
+        try:
+            self._transact(
+                [
+                    {
+                        "Delete": {
+                            "TableName": self.table.name,
+                            "Key": download_key(download.account_id, download.download_id),
+                            "ConditionExpression": "#state = :state",
+                            "ExpressionAttributeNames": {"#state": "state"},
+                            "ExpressionAttributeValues": {":state": download.state.value},
+                        }
+                    },
+                    counter_update(
+                        download.account_id,
+                        download.download_id,
+                        dict.fromkeys(counters_of(download, download.state), -1),
+                        self.table.name,
+                    ),
+                ]
+            )
+        except ClientError as error:
+            if failed_condition(error):
+                raise Conflict(
+                    "The download changed while it was being deleted; try again",
+                    {"state": ["changed concurrently"]},
+                ) from error
+            raise
+
+    def counters(self, account_id: str) -> dict[str, int]:
+        """The account's counters, summed over their shards (one consistent BatchGet)."""
+        keys = [counters_key(account_id, shard) for shard in range(COUNTER_SHARDS)]
+        request: dict[str, Any] = {self.table.name: {"Keys": keys, "ConsistentRead": True}}
+        totals: dict[str, int] = {}
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            for item in response["Responses"].get(self.table.name, []):
+                for key, value in item.items():
+                    if key not in (PK, SK):
+                        totals[key] = totals.get(key, 0) + int(str(value))
+            request = response.get("UnprocessedKeys") or {}
+        return totals
+
+    # ---- targets ---------------------------------------------------------------------
+
+    def put_targets(self, download: Download, targets: Iterable[Target]) -> None:
+        sort_key = list_sort_key(download.created_at, download.download_id)
+        asset_index = BY_ASSET_INDEX.keys.partition_key
+        with self.table.batch_writer() as batch:
+            for target in targets:
+                batch.put_item(
+                    Item=item_of(
+                        target,
+                        **self._target_key(download.account_id, target.download_id, target.asset_id),
+                        **{
+                            LIST_SORT_KEY: sort_key,
+                            asset_index: index_partition(BY_ASSET_INDEX, download.account_id, asset=target.asset_id),
+                        },
+                    )
+                )
+
+    def targets(self, account_id: str, download_id: str) -> list[Target]:
+        """Every target of a download, in archive order."""
+        found: list[Target] = []
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key(PK).eq(targets_partition(account_id, download_id))
+            & Key(SK).begins_with(TARGET_PREFIX),
+        }
+        while True:
+            response = self.table.query(**query)
+            found.extend(record_of(Target, item) for item in response["Items"])
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(found, key=lambda target: target.position)
+
+    def get_target(self, account_id: str, download_id: str, asset_id: str) -> Target:
+        item = self.table.get_item(Key=self._target_key(account_id, download_id, asset_id)).get("Item")
+        if item is None:
+            raise NotFound("Target not found", {"asset_id": [f"{asset_id!r} is not part of this download"]})
+        return record_of(Target, item)
+
+    def _delete_targets(self, account_id: str, download_id: str) -> None:
+        with self.table.batch_writer() as batch:
+            for target in self.targets(account_id, download_id):
+                batch.delete_item(Key=self._target_key(account_id, download_id, target.asset_id))
+
+    @staticmethod
+    def _target_key(account_id: str, download_id: str, asset_id: str) -> dict[str, str]:
+        return {PK: targets_partition(account_id, download_id), SK: f"{TARGET_PREFIX}{asset_id}"}
