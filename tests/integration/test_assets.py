@@ -144,7 +144,7 @@ def origin(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # Only loopback and only because of this opt-in: the same switch the local stack offers.
-    monkeypatch.setenv(config.ENV_WEBHOOK_ALLOW_LOOPBACK, "1")
+    monkeypatch.setenv(config.ENV_ALLOW_LOOPBACK_FETCHES, "1")
     config.settings.cache_clear()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

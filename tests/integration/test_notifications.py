@@ -46,7 +46,7 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, type[Receiv
     handler = type("R", (Receiver,), {"received": [], "status": 204})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv(config.ENV_WEBHOOK_ALLOW_LOOPBACK, "1")
+    monkeypatch.setenv(config.ENV_ALLOW_LOOPBACK_FETCHES, "1")
     config.settings.cache_clear()
     yield f"http://127.0.0.1:{server.server_address[1]}/hooks/carton", handler
     server.shutdown()
@@ -168,7 +168,7 @@ def test_webhook_outcomes_are_recorded(
 
     refused_id = new_download(carton, ["demo-logo"])
     with_webhook(carton, refused_id, "https://localhost:9/hook")
-    monkeypatch.delenv(config.ENV_WEBHOOK_ALLOW_LOOPBACK)  # as on AWS: loopback is never called
+    monkeypatch.delenv(config.ENV_ALLOW_LOOPBACK_FETCHES)  # as on AWS: loopback is never called
     config.settings.cache_clear()
     announce(carton, refused_id, "completed")
     webhook = carton.store.get_download("demo", refused_id).notifications["webhook"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import string
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from carton.shared.config import ENV_WEBHOOK_ALLOW_LOOPBACK
+from carton.shared.config import loopback_fetches_allowed
 from carton.shared.safehttp import is_public
 
 MAX_ASSETS_PER_DOWNLOAD = 10_000
@@ -357,7 +356,7 @@ class Notify(BaseModel):
             raise ValueError("not a URL")
         if parts.username is not None or parts.password is not None:
             raise ValueError("no credentials in webhook_url: the signature (webhook_secret) authenticates Carton")
-        if parts.scheme == "http" and host in _LOOPBACK_HOSTS and os.environ.get(ENV_WEBHOOK_ALLOW_LOOPBACK) == "1":
+        if parts.scheme == "http" and host in _LOOPBACK_HOSTS and loopback_fetches_allowed():
             return url  # a developer's own receiver, on the local stack only
         if parts.scheme != "https":
             raise ValueError("webhook_url must be an https URL")

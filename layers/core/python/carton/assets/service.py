@@ -40,7 +40,7 @@ from carton.shared.media import (
     verify_image,
 )
 from carton.shared.observability import measure
-from carton.shared.safehttp import DeliveryFailed, Policy, TooLarge, UnsafeDestination, get
+from carton.shared.safehttp import DeliveryFailed, TooLarge, UnsafeDestination, get
 from carton.storage.schema import ASSETS_PREFIX
 from carton.store import Store
 from carton.web.routes import UPLOAD_ROUTE, url_for
@@ -144,7 +144,7 @@ def _art_bytes(request: ImportAssetRequest) -> tuple[bytes, str | None]:
     art = request.art.strip()
     if art.lower().startswith(("https://", "http://")):
         try:
-            fetched = get(art, MAX_URL_BYTES, Policy(allow_loopback=settings().webhook_allow_loopback))
+            fetched = get(art, MAX_URL_BYTES, settings().fetch_policy)
         except UnsafeDestination as error:
             raise ValidationFailed("Refused art URL", {"art": [str(error)]}) from error
         except TooLarge as error:

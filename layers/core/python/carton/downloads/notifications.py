@@ -18,7 +18,7 @@ from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import NotFound
 from carton.shared.observability import logger
-from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, post
+from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, post
 from carton.store import Store
 from carton.web.routes import url_for
 
@@ -161,7 +161,7 @@ def _webhook(download: Download, event: str, document: dict[str, Any], store: St
         "X-Carton-Event": document["event"],
         **webhook_headers(notify.webhook_secret, f"{download.download_id}.{event}", body, utcnow()),
     }
-    policy = Policy(allow_loopback=settings().webhook_allow_loopback)
+    policy = settings().fetch_policy
     try:
         status = post(notify.webhook_url, body, headers, policy)
     except UnsafeDestination as refused:

@@ -38,7 +38,7 @@ from carton.packaging.leftovers import archive_key_of, remove_leftovers
 from carton.shared import aws, presign
 from carton.shared.config import settings
 from carton.shared.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed, error_code
-from carton.shared.safehttp import DeliveryFailed, Policy, UnsafeDestination, checked_destination
+from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, checked_destination
 from carton.storage.schema import TABLE_KEYS
 from carton.store import Store
 from carton.web.routes import API_PREFIX, url_for
@@ -106,7 +106,7 @@ def check_webhook(url: str) -> None:
     """Refuse at once a webhook that would never be called: its host must resolve, and only
     to public addresses (checked again before every delivery, against DNS rebinding)."""
     try:
-        checked_destination(url, Policy(allow_loopback=settings().webhook_allow_loopback))
+        checked_destination(url, settings().fetch_policy)
     except (UnsafeDestination, DeliveryFailed) as refused:
         raise ValidationFailed("Refused webhook_url", {"notify.webhook_url": [str(refused)]}) from refused
 

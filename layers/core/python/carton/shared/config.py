@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 
+from carton.shared.safehttp import Policy
+
 ENV_TABLE = "CARTON_TABLE_NAME"
 ENV_ASSETS_BUCKET = "CARTON_ASSETS_BUCKET"
 ENV_ARCHIVES_BUCKET = "CARTON_ARCHIVES_BUCKET"
@@ -19,7 +21,9 @@ ENV_PUBLIC_BASE_URL = "CARTON_PUBLIC_BASE_URL"
 ENV_MAIL_FROM = "CARTON_MAIL_FROM"
 ENV_EVENT_BUS = "CARTON_EVENT_BUS"
 # Opt-in for a developer's machine: webhooks to http://127.0.0.1 (never on AWS).
-ENV_WEBHOOK_ALLOW_LOOPBACK = "CARTON_WEBHOOK_ALLOW_LOOPBACK"
+# A developer's opt-in, never set on AWS: URL imports and webhooks may reach plain http on
+# loopback (a receiver or an origin on the same machine, as the tests run them).
+ENV_ALLOW_LOOPBACK_FETCHES = "CARTON_ALLOW_LOOPBACK_FETCHES"
 # Notification e-mails an account may send per UTC day (recipients, not messages).
 ENV_MAIL_PER_DAY = "CARTON_MAIL_PER_DAY"
 DEFAULT_MAIL_PER_DAY = 500
@@ -49,9 +53,16 @@ class Settings:
     cursor_key: bytes
     mail_from: str | None
     event_bus: str
-    webhook_allow_loopback: bool
+    # What Carton's own outbound requests (URL imports, webhooks) may reach.
+    fetch_policy: Policy
     cors_origins: tuple[str, ...]
     mail_per_day: int
+
+
+def loopback_fetches_allowed() -> bool:
+    """The one reading of ENV_ALLOW_LOOPBACK_FETCHES (request models check it without the
+    rest of the settings, which need the deployment's environment)."""
+    return os.environ.get(ENV_ALLOW_LOOPBACK_FETCHES) == "1"
 
 
 @lru_cache(maxsize=1)
@@ -68,7 +79,7 @@ def settings() -> Settings:
         # No sender configured: e-mail notifications are refused, with that reason, not sent.
         mail_from=os.environ.get(ENV_MAIL_FROM) or None,
         event_bus=os.environ.get(ENV_EVENT_BUS) or "default",
-        webhook_allow_loopback=os.environ.get(ENV_WEBHOOK_ALLOW_LOOPBACK) == "1",
+        fetch_policy=Policy(allow_loopback=loopback_fetches_allowed()),
         cors_origins=parse_origins(os.environ.get(ENV_CORS_ORIGINS, "")),
         mail_per_day=int(os.environ.get(ENV_MAIL_PER_DAY) or DEFAULT_MAIL_PER_DAY),
     )
