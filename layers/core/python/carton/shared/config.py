@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from carton.shared.safehttp import Policy
+if TYPE_CHECKING:
+    from carton.shared.safehttp import Policy
+
 
 ENV_TABLE = "CARTON_TABLE_NAME"
 ENV_ASSETS_BUCKET = "CARTON_ASSETS_BUCKET"
@@ -53,10 +56,17 @@ class Settings:
     cursor_key: bytes
     mail_from: str | None
     event_bus: str
-    # What Carton's own outbound requests (URL imports, webhooks) may reach.
-    fetch_policy: Policy
+    allow_loopback_fetches: bool
     cors_origins: tuple[str, ...]
     mail_per_day: int
+
+    @property
+    def fetch_policy(self) -> Policy:
+        """What Carton's own outbound requests (URL imports, webhooks) may reach. Built on
+        use: safehttp loads ssl, which functions that never fetch should not pay for."""
+        from carton.shared.safehttp import Policy
+
+        return Policy(allow_loopback=self.allow_loopback_fetches)
 
 
 def loopback_fetches_allowed() -> bool:
@@ -79,7 +89,7 @@ def settings() -> Settings:
         # No sender configured: e-mail notifications are refused, with that reason, not sent.
         mail_from=os.environ.get(ENV_MAIL_FROM) or None,
         event_bus=os.environ.get(ENV_EVENT_BUS) or "default",
-        fetch_policy=Policy(allow_loopback=loopback_fetches_allowed()),
+        allow_loopback_fetches=loopback_fetches_allowed(),
         cors_origins=parse_origins(os.environ.get(ENV_CORS_ORIGINS, "")),
         mail_per_day=int(os.environ.get(ENV_MAIL_PER_DAY) or DEFAULT_MAIL_PER_DAY),
     )
