@@ -31,6 +31,29 @@ def load_event(name: str) -> dict[str, Any]:
     return copy.deepcopy(event)
 
 
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    member: str | None = None,
+) -> dict[str, Any]:
+    """A REST proxy event for `method path`, as API Gateway sends it: the sample's headers
+    and the demo admin's authorizer context (a member's with `member`)."""
+    event = load_event("api/create_download")
+    event.update(
+        httpMethod=method,
+        path=path,
+        resource=path,
+        pathParameters=parameters,
+        body=None if body is None else json.dumps(body),
+        queryStringParameters=query,
+    )
+    return as_member(event, member) if member else event
+
+
 def as_member(event: dict[str, Any], user_id: str) -> dict[str, Any]:
     event["requestContext"]["authorizer"].update({"user_id": user_id, "role": "member", "principalId": user_id})
     return event

@@ -9,7 +9,7 @@ import pytest
 
 from carton.accounts.keys import token_hash
 from carton_local.lambdas import FunctionError
-from tests.integration.conftest import Carton, as_member, load_event
+from tests.integration.conftest import Carton, api_event, load_event
 
 
 def call(
@@ -21,17 +21,7 @@ def call(
     member: str | None = None,
     parameters: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
-    event = load_event("api/create_download")
-    event.update(
-        httpMethod=method,
-        path=path,
-        resource=path,
-        pathParameters=parameters,
-        body=None if body is None else json.dumps(body),
-    )
-    if member:
-        as_member(event, member)
-    return carton.api(function, event)
+    return carton.api(function, api_event(method, path, body, parameters=parameters, member=member))
 
 
 def authorize(carton: Carton, secret: str) -> dict[str, Any]:

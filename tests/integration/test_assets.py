@@ -16,7 +16,7 @@ from carton.assets.service import MAX_BASE64_BYTES
 from carton.shared import config
 from carton.web.routes import UPLOAD_ROUTE
 from carton_local.demo import png
-from tests.integration.conftest import Carton, load_event
+from tests.integration.conftest import Carton, api_event, load_event
 
 PNG = png(30, 20, (10, 200, 30))
 
@@ -30,16 +30,7 @@ def call(
     parameters: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
-    event = load_event("api/create_download")
-    event.update(
-        httpMethod=method,
-        path=path,
-        resource=path,
-        pathParameters=parameters,
-        body=None if body is None else json.dumps(body),
-        queryStringParameters=query,
-    )
-    status, _, answer = carton.api(function, event)
+    status, _, answer = carton.api(function, api_event(method, path, body, parameters=parameters, query=query))
     return status, answer
 
 

@@ -121,3 +121,8 @@ def test_a_delete_run_again_after_an_interruption_finishes_the_job(carton: Carto
     with pytest.raises(NotFound):
         carton.store.get_download("demo", download_id)
     assert leftovers(carton) == {"objects": [], "uploads": []}
+
+
+def test_the_scheduled_event_runs_a_sweep(carton: Carton) -> None:
+    new_download(carton, ["demo-logo"])  # fresh: nothing for the sweeper yet
+    assert carton.invoke("sweep_downloads", load_event("schedule/sweep")) == {}

@@ -103,3 +103,21 @@ def test_links_are_built_from_the_route_table() -> None:
     assert url_for("get_account") == "/api/v1/account"
     with pytest.raises(KeyError, match="no value"):
         url_for("get_user")
+
+
+def test_every_function_that_is_not_an_api_route_has_a_sample_event() -> None:
+    events = Path(__file__).resolve().parents[2] / "events"
+    samples = {path.relative_to(events).as_posix() for path in events.rglob("*.json")}
+    for path in events.rglob("*.json"):
+        json.loads(path.read_text())
+    wanted = {
+        "authorizer": "authorizer/token.json",
+        "admin": "admin/create_account.json",
+        "sweep_downloads": "schedule/sweep.json",
+        "execution_ended": "workflow/execution_ended.json",
+        "ingest_upload": "feeds/upload_created.json",
+        "archive_removed": "feeds/archive_expired.json",
+        **{f"workflow_{step}": f"workflow/{step}.json" for step in ("prepare", "pack", "complete", "fail", "notify")},
+    }
+    assert set(wanted) | set(http_functions()) == {*deployed_functions(), *http_functions()}
+    assert set(wanted.values()) <= samples
