@@ -15,7 +15,7 @@ from carton.models import (
 )
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.keys import account_partition
-from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of
+from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
@@ -42,18 +42,14 @@ class AccountRecords(TableLayer):
             if condition:
                 put["ConditionExpression"] = condition
             puts.append({"Put": put})
-        try:
+        with refused_as(
+            Conflict("That account exists already", {"account": [f"{name!r} is taken; choose another name"]})
+        ):
             self._transact(puts)
-        except ClientError as error:
-            if failed_condition(error):
-                raise Conflict(
-                    "That account exists already", {"account": [f"{name!r} is taken; choose another name"]}
-                ) from error
-            raise
 
     def put_user(self, user: User) -> None:
         """The user and a marker that keeps e-mail addresses unique within the account."""
-        try:
+        with refused_as(Conflict("That user exists already", {"email": ["already used in this account"]})):
             self._transact(
                 [
                     {
@@ -78,10 +74,6 @@ class AccountRecords(TableLayer):
                     },
                 ]
             )
-        except ClientError as error:
-            if failed_condition(error):
-                raise Conflict("That user exists already", {"email": ["already used in this account"]}) from error
-            raise
 
     def get_account(self, account_id: str) -> Account:
         item = self.table.get_item(Key={PK: account_partition(account_id), SK: "ACCOUNT"}).get("Item")
@@ -90,7 +82,7 @@ class AccountRecords(TableLayer):
         return record_of(Account, item)
 
     def set_notify_domains(self, account_id: str, domains: list[str]) -> Account:
-        try:
+        with refused_as(NotFound("Account not found", {"account": [f"no account {account_id!r}"]})):
             response = self.table.update_item(
                 Key={PK: account_partition(account_id), SK: "ACCOUNT"},
                 UpdateExpression="SET notify_domains = :domains",
@@ -98,10 +90,6 @@ class AccountRecords(TableLayer):
                 ExpressionAttributeValues={":domains": domains},
                 ReturnValues="ALL_NEW",
             )
-        except ClientError as error:
-            if failed_condition(error):
-                raise NotFound("Account not found", {"account": [f"no account {account_id!r}"]}) from error
-            raise
         return record_of(Account, response["Attributes"])
 
     def mail_sent(self, account_id: str, day: str) -> int:

@@ -15,7 +15,7 @@ from carton.models import (
 )
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.keys import account_partition, asset_item, asset_key
-from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of
+from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as
 
 
 class AssetRecords(TableLayer):
@@ -26,7 +26,7 @@ class AssetRecords(TableLayer):
     def create_asset(self, asset: Asset) -> None:
         """The asset and its content marker, or Conflict when the same bytes won the race."""
         marker = {PK: account_partition(asset.account_id), SK: f"SHA256#{asset.sha256}", "asset_id": asset.asset_id}
-        try:
+        with refused_as(Conflict("The same bytes are an asset already", {"art": ["duplicate"]})):
             self._transact(
                 [
                     {
@@ -39,10 +39,6 @@ class AssetRecords(TableLayer):
                     {"Put": {"TableName": self.table.name, "Item": asset_item(asset)}},
                 ]
             )
-        except ClientError as error:
-            if failed_condition(error):
-                raise Conflict("The same bytes are an asset already", {"art": ["duplicate"]}) from error
-            raise
 
     def asset_with_sha256(self, account_id: str, sha256: str) -> Asset | None:
         """The live asset holding exactly these bytes, if any (byte-for-byte de-duplication)."""

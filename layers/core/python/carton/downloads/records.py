@@ -40,7 +40,7 @@ from carton.storage.schema import (
     BY_ASSET_INDEX,
     LIST_SORT_KEY,
 )
-from carton.storage.table import PK, SK, TableLayer, dynamo_value, failed_condition, item_of, record_of
+from carton.storage.table import PK, SK, TableLayer, dynamo_value, failed_condition, item_of, record_of, refused_as
 
 
 class DownloadRecords(TableLayer):
@@ -116,7 +116,7 @@ class DownloadRecords(TableLayer):
         self, account_id: str, download_id: str, allowed: Sequence[DownloadState], changes: dict[str, Any]
     ) -> Download:
         names, values, expression, condition = self._update_parts(allowed, {"updated_at": utcnow(), **changes})
-        try:
+        with refused_as(self._wrong_state(download_id, allowed)):
             response = self.table.update_item(
                 Key=download_key(account_id, download_id),
                 UpdateExpression=expression,
@@ -125,10 +125,6 @@ class DownloadRecords(TableLayer):
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
-        except ClientError as error:
-            if failed_condition(error):
-                raise self._wrong_state(download_id, allowed) from error
-            raise
         return record_of(Download, response["Attributes"])
 
     def _change_state(self, current: Download, state: DownloadState, changes: dict[str, Any]) -> Download:
@@ -144,7 +140,7 @@ class DownloadRecords(TableLayer):
         deltas = dict.fromkeys(counters_of(current, current.state), -1)
         for name in counters_of(updated, state):
             deltas[name] = deltas.get(name, 0) + 1
-        try:
+        with refused_as(self._wrong_state(current.download_id, [current.state])):
             self._transact(
                 [
                     {
@@ -162,10 +158,6 @@ class DownloadRecords(TableLayer):
                     ),
                 ]
             )
-        except ClientError as error:
-            if failed_condition(error):
-                raise self._wrong_state(current.download_id, [current.state]) from error
-            raise
         return updated
 
     @staticmethod
@@ -198,7 +190,7 @@ class DownloadRecords(TableLayer):
 
     def add_progress(self, account_id: str, download_id: str, *, files: int, size: int) -> None:
         """Atomically add what one worker packed; workers run in parallel and never overwrite each other."""
-        try:
+        with refused_as(self._wrong_state(download_id, [DownloadState.PACKAGING])):
             self.table.update_item(
                 Key=download_key(account_id, download_id),
                 UpdateExpression="ADD progress.files_done :files, progress.bytes_done :bytes SET updated_at = :now",
@@ -212,10 +204,6 @@ class DownloadRecords(TableLayer):
                     ":null": "NULL",
                 },
             )
-        except ClientError as error:
-            if failed_condition(error):
-                raise self._wrong_state(download_id, [DownloadState.PACKAGING]) from error
-            raise
 
     def fail_download(self, account_id: str, download_id: str, error: DownloadError) -> Download:
         return self.update_download(
@@ -274,7 +262,12 @@ class DownloadRecords(TableLayer):
     def delete_download(self, download: Download) -> None:
         """Remove the download, its targets and its share of the counters."""
         self._delete_targets(download.account_id, download.download_id)
-        try:
+        with refused_as(
+            Conflict(
+                "The download changed while it was being deleted; try again",
+                {"state": ["changed concurrently"]},
+            )
+        ):
             self._transact(
                 [
                     {
@@ -294,13 +287,6 @@ class DownloadRecords(TableLayer):
                     ),
                 ]
             )
-        except ClientError as error:
-            if failed_condition(error):
-                raise Conflict(
-                    "The download changed while it was being deleted; try again",
-                    {"state": ["changed concurrently"]},
-                ) from error
-            raise
 
     def counters(self, account_id: str) -> dict[str, int]:
         """The account's counters, summed over their shards (one consistent BatchGet)."""

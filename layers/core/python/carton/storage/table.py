@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,7 +22,7 @@ from pydantic import BaseModel
 
 from carton.shared import aws
 from carton.shared.config import settings
-from carton.shared.errors import error_code, transaction_conflicted
+from carton.shared.errors import CartonError, error_code, transaction_conflicted
 from carton.storage.schema import (
     LIST_SORT_KEY,
     TABLE_INDEXES,
@@ -47,6 +48,18 @@ def item_of(record: BaseModel, **keys: str) -> dict[str, Any]:
 
 def record_of(model: type[RecordT], item: dict[str, Any]) -> RecordT:
     return model.model_validate({k: v for k, v in item.items() if k not in _KEY_ATTRIBUTES})
+
+
+@contextmanager
+def refused_as(refusal: CartonError) -> Iterator[None]:
+    """A write DynamoDB refused because its condition failed raises `refusal` (the domain's
+    word for it: Conflict, NotFound) instead; any other error stays what it is."""
+    try:
+        yield
+    except ClientError as error:
+        if failed_condition(error):
+            raise refusal from error
+        raise
 
 
 def failed_condition(error: ClientError) -> bool:
