@@ -10,7 +10,8 @@ from carton.downloads.service import create_download_once, representation
 from carton.models import CreateDownloadRequest, DownloadOut
 from carton.shared.observability import measure
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
+from carton.web.responses import documented, json_response
 
 app = api_resolver()
 # Shown by Swagger UI and sent by the fuzz test: accepted as is on the local stack (its demo assets).

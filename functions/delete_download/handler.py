@@ -4,7 +4,8 @@ from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads.service import delete_download
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, documented, no_content, principal, route_of
+from carton.web.http import api_handler, api_resolver, principal, route_of
+from carton.web.responses import documented, no_content
 
 app = api_resolver()
 

@@ -4,7 +4,8 @@ from aws_lambda_powertools.event_handler import Response
 
 from carton.downloads.service import archive_link
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, documented, principal, redirect
+from carton.web.http import api_handler, api_resolver, principal
+from carton.web.responses import documented, redirect
 from carton.web.routes import routes_of
 
 app = api_resolver()

@@ -6,7 +6,8 @@ from carton.assets.service import live_asset, representation
 from carton.models import AssetOut
 from carton.shared.errors import Gone
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, base_url, cacheable_response, documented, principal, route_of
+from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
+from carton.web.responses import cacheable_response, documented
 
 app = api_resolver()
 

@@ -5,7 +5,8 @@ from aws_lambda_powertools.event_handler import Response
 from carton.downloads.service import readable_download, representation
 from carton.models import DownloadOut
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, base_url, cacheable_response, documented, principal, route_of
+from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
+from carton.web.responses import cacheable_response, documented
 
 app = api_resolver()
 

@@ -5,7 +5,8 @@ from aws_lambda_powertools.event_handler import Response
 from carton.accounts.service import user_representation, visible_user
 from carton.models import UserOut
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
+from carton.web.responses import documented, json_response
 
 app = api_resolver()
 

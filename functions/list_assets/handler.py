@@ -6,7 +6,8 @@ from carton.assets.listing import list_assets
 from carton.assets.service import representation
 from carton.models import AssetList
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.web.http import api_handler, api_resolver, list_call, route_of
+from carton.web.responses import documented, page_response
 
 app = api_resolver()
 

@@ -6,7 +6,8 @@ from carton.downloads.listing import list_downloads
 from carton.downloads.service import representation
 from carton.models import DownloadList
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.web.http import api_handler, api_resolver, list_call, route_of
+from carton.web.responses import documented, page_response
 
 app = api_resolver()
 

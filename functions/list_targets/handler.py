@@ -6,7 +6,8 @@ from carton.downloads.listing import list_targets
 from carton.downloads.service import readable_download, target_representation
 from carton.models import TargetList
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.web.http import api_handler, api_resolver, list_call, route_of
+from carton.web.responses import documented, page_response
 from carton.web.routes import API_PREFIX
 
 app = api_resolver()

@@ -5,7 +5,8 @@ from aws_lambda_powertools.event_handler import Response
 from carton.accounts.service import list_users, user_representation
 from carton.models import UserList
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, documented, list_call, page_response, route_of
+from carton.web.http import api_handler, api_resolver, list_call, route_of
+from carton.web.responses import documented, page_response
 
 app = api_resolver()
 

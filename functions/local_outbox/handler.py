@@ -10,7 +10,8 @@ from moto.ses.models import ses_backends
 
 from carton.accounts.service import may_read_mail_to
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, json_response, principal, route_of
+from carton.web.http import api_handler, api_resolver, principal, route_of
+from carton.web.responses import json_response
 
 app = api_resolver()
 

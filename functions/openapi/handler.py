@@ -7,8 +7,9 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.web.http import api_handler, api_resolver, json_response, route_of
+from carton.web.http import api_handler, api_resolver, route_of
 from carton.web.openapi import build_document
+from carton.web.responses import json_response
 
 app = api_resolver()
 HERE = Path(__file__).resolve().parent

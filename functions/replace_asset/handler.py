@@ -10,7 +10,8 @@ from carton.assets.service import replace_metadata, representation
 from carton.models import AssetOut, ReplaceAssetRequest
 from carton.shared.errors import Gone
 from carton.store import Store
-from carton.web.http import api_handler, api_resolver, base_url, documented, json_response, principal, route_of
+from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
+from carton.web.responses import documented, json_response
 
 app = api_resolver()
 EXAMPLES = {

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from carton.shared import config
 from carton.shared.errors import BadRequest, CartonError, NotFound, UnsupportedMediaType
-from carton.web.http import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES, json_too_deep, parse_json_body, screen
+from carton.web.requests import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES, json_too_deep, parse_json_body, screen
 from carton_local.gateway import gateway_server
 from tests.integration.conftest import Carton, load_event
 

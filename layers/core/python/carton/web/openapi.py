@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from carton.models import MEDIA_GROUPS, DownloadState, ErrorBody
-from carton.web.http import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES
 from carton.web.paging import MAX_PAGE_SIZE
+from carton.web.requests import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES
 from carton.web.routes import API_PREFIX, DEPLOYED_ROUTES, MAX_EVENT_BYTES, Route, http_functions
 
 TITLE = "Carton"
