@@ -6,13 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from carton.models import (
-    Account,
-    Principal,
-    TokenRecord,
-    User,
-    utcnow,
-)
+from carton.models import Account, Principal, TokenRecord, User, utcnow
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.keys import account_partition
 from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as

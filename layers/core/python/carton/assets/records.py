@@ -6,13 +6,7 @@ from collections.abc import Sequence
 
 from botocore.exceptions import ClientError
 
-from carton.models import (
-    Asset,
-    Derived,
-    Upload,
-    UploadState,
-    utcnow,
-)
+from carton.models import Asset, Derived, Upload, UploadState, utcnow
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.keys import account_partition, asset_item, asset_key
 from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as

@@ -12,15 +12,7 @@ from datetime import timedelta
 from botocore.exceptions import ClientError
 
 from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, Checksums, asset_url, new_key, object_key
-from carton.models import (
-    Asset,
-    Principal,
-    Upload,
-    UploadOut,
-    UploadRequest,
-    UploadState,
-    utcnow,
-)
+from carton.models import Asset, Principal, Upload, UploadOut, UploadRequest, UploadState, utcnow
 from carton.packaging.archive import safe_entry_name
 from carton.shared import aws, presign
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings

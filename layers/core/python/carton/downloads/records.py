@@ -9,20 +9,14 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from carton.models import (
-    Download,
-    DownloadError,
-    DownloadState,
-    Target,
-    utcnow,
-)
+from carton.downloads.target_records import TargetRecords
+from carton.models import Download, DownloadError, DownloadState, Target, utcnow
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.keys import (
     ACTIVITY_KEY,
     COUNTER_SHARDS,
     DELETING_FIELD,
     NOT_DELETING,
-    TARGET_PREFIX,
     activity_of,
     activity_partition,
     counter_update,
@@ -31,21 +25,12 @@ from carton.storage.keys import (
     download_index_keys,
     download_item,
     download_key,
-    index_partition,
-    list_sort_key,
-    targets_partition,
 )
-from carton.storage.schema import (
-    BY_ACTIVITY_INDEX,
-    BY_ASSET_INDEX,
-    LIST_SORT_KEY,
-)
-from carton.storage.table import PK, SK, TableLayer, dynamo_value, failed_condition, item_of, record_of, refused_as
+from carton.storage.schema import BY_ACTIVITY_INDEX
+from carton.storage.table import PK, SK, dynamo_value, failed_condition, record_of, refused_as
 
 
-class DownloadRecords(TableLayer):
-    # ---- downloads -------------------------------------------------------------------
-
+class DownloadRecords(TargetRecords):
     def create_download(self, download: Download, targets: Sequence[Target] = ()) -> None:
         """The download (with its planned targets) and the account's counters, or nothing.
 
@@ -73,7 +58,7 @@ class DownloadRecords(TableLayer):
                 ]
             )
         except ClientError as error:
-            self._delete_targets(download.account_id, download.download_id)
+            self.delete_targets(download.account_id, download.download_id)
             if failed_condition(error):
                 raise Conflict("A download with this id exists already") from error
             raise
@@ -261,7 +246,7 @@ class DownloadRecords(TableLayer):
 
     def delete_download(self, download: Download) -> None:
         """Remove the download, its targets and its share of the counters."""
-        self._delete_targets(download.account_id, download.download_id)
+        self.delete_targets(download.account_id, download.download_id)
         with refused_as(
             Conflict(
                 "The download changed while it was being deleted; try again",
@@ -301,51 +286,3 @@ class DownloadRecords(TableLayer):
                         totals[key] = totals.get(key, 0) + int(str(value))
             request = response.get("UnprocessedKeys") or {}
         return totals
-
-    # ---- targets ---------------------------------------------------------------------
-
-    def put_targets(self, download: Download, targets: Iterable[Target]) -> None:
-        sort_key = list_sort_key(download.created_at, download.download_id)
-        asset_index = BY_ASSET_INDEX.keys.partition_key
-        with self.table.batch_writer() as batch:
-            for target in targets:
-                batch.put_item(
-                    Item=item_of(
-                        target,
-                        **self._target_key(download.account_id, target.download_id, target.asset_id),
-                        **{
-                            LIST_SORT_KEY: sort_key,
-                            asset_index: index_partition(BY_ASSET_INDEX, download.account_id, asset=target.asset_id),
-                        },
-                    )
-                )
-
-    def targets(self, account_id: str, download_id: str) -> list[Target]:
-        """Every target of a download, in archive order."""
-        found: list[Target] = []
-        query: dict[str, Any] = {
-            "KeyConditionExpression": Key(PK).eq(targets_partition(account_id, download_id))
-            & Key(SK).begins_with(TARGET_PREFIX),
-        }
-        while True:
-            response = self.table.query(**query)
-            found.extend(record_of(Target, item) for item in response["Items"])
-            if "LastEvaluatedKey" not in response:
-                break
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return sorted(found, key=lambda target: target.position)
-
-    def get_target(self, account_id: str, download_id: str, asset_id: str) -> Target:
-        item = self.table.get_item(Key=self._target_key(account_id, download_id, asset_id)).get("Item")
-        if item is None:
-            raise NotFound("Target not found", {"asset_id": [f"{asset_id!r} is not part of this download"]})
-        return record_of(Target, item)
-
-    def _delete_targets(self, account_id: str, download_id: str) -> None:
-        with self.table.batch_writer() as batch:
-            for target in self.targets(account_id, download_id):
-                batch.delete_item(Key=self._target_key(account_id, download_id, target.asset_id))
-
-    @staticmethod
-    def _target_key(account_id: str, download_id: str, asset_id: str) -> dict[str, str]:
-        return {PK: targets_partition(account_id, download_id), SK: f"{TARGET_PREFIX}{asset_id}"}

@@ -15,24 +15,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from carton.models import (
-    Download,
-    DownloadState,
-    Progress,
-    TargetState,
-    utcnow,
-)
+from carton.models import Download, DownloadState, Progress, TargetState, utcnow
 from carton.packaging.assembly import assemble
 from carton.packaging.failures import error_from
 from carton.packaging.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
 from carton.packaging.members import archive_plan, deriver, plan_targets, skipped_target, unreadable_sources
-from carton.packaging.workers import (
-    PlanDocument,
-    decode,
-    document_of,
-    encode,
-    pack_parts,
-)
+from carton.packaging.workers import PlanDocument, decode, document_of, encode, pack_parts
 from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import FORBIDDEN, MISSING, Conflict, NotFound, PackagingError, error_code

@@ -7,11 +7,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from carton.models import (
-    Asset,
-    Download,
-    DownloadState,
-)
+from carton.models import Asset, Download, DownloadState
 from carton.shared.media import media_group
 from carton.storage.schema import (
     ACTIVITY_SHARDS,
