@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from carton.assets.service import checksums, object_key, store_bytes
+from carton.assets.service import object_key, store_bytes
 from carton.models import Asset
 from carton.shared import aws
+from carton.shared.checksums import checksums
 from carton.storage.keys import asset_item
 from carton_local.demo import png
 from tests.archives import verify_archive

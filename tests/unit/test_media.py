@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carton.assets.service import checksums
 from carton.models import Translation
+from carton.shared.checksums import checksums
 from carton.shared.media import DimensionReader, ImageTooLarge, agrees, media_group, sniff
 from carton.shared.safehttp import Policy, UnsafeDestination, checked_destination, is_public
 from carton_local.demo import png

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import zlib
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
 from carton.models import Asset, Derived, RenditionSpec
 from carton.shared import aws
+from carton.shared.checksums import checksums
 from carton.shared.config import settings
 from carton.shared.media import IMAGE_TYPES
 from carton.storage.schema import DERIVED_PREFIX
@@ -90,6 +90,7 @@ def derived_for(asset: Asset, spec: RenditionSpec, store: Store) -> Derived:
     stored = s3.put_object(
         Bucket=bucket, Key=key, Body=rendered.data, ContentType=rendered.content_type, ChecksumAlgorithm="CRC32"
     )
+    sums = checksums([rendered.data])
     derived = Derived(
         account_id=asset.account_id,
         asset_id=asset.asset_id,
@@ -100,9 +101,9 @@ def derived_for(asset: Asset, spec: RenditionSpec, store: Store) -> Derived:
         etag=stored["ETag"],
         content_type=rendered.content_type,
         extension=rendered.extension,
-        size=len(rendered.data),
-        sha256=hashlib.sha256(rendered.data).hexdigest(),
-        crc32=zlib.crc32(rendered.data),
+        size=sums.size,
+        sha256=sums.sha256,
+        crc32=sums.crc32,
         width=rendered.width,
         height=rendered.height,
     )

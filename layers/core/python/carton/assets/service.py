@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import secrets
-import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from carton.models import (
@@ -26,6 +22,7 @@ from carton.models import (
 )
 from carton.packaging.archive import safe_entry_name
 from carton.shared import aws
+from carton.shared.checksums import Checksums, checksums
 from carton.shared.config import settings
 from carton.shared.errors import Conflict, Gone, PayloadTooLarge, ValidationFailed
 from carton.shared.media import (
@@ -51,22 +48,6 @@ READ_CHUNK = 1024 * 1024
 MAX_BASE64_BYTES = 4 * 1024 * 1024
 MAX_URL_BYTES = 100 * 1024 * 1024
 ACCEPTED_TYPES = ", ".join(ALLOWED_TYPES)  # for error messages
-
-
-@dataclass(frozen=True)
-class Checksums:
-    size: int
-    sha256: str
-    crc32: int
-
-
-def checksums(chunks: Iterable[bytes]) -> Checksums:
-    digest, crc, size = hashlib.sha256(), 0, 0
-    for chunk in chunks:
-        digest.update(chunk)
-        crc = zlib.crc32(chunk, crc)
-        size += len(chunk)
-    return Checksums(size=size, sha256=digest.hexdigest(), crc32=crc)
 
 
 def new_key() -> str:

@@ -3,18 +3,17 @@ enforces), then the S3 event's ingest — checked, de-duplicated, settled once."
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
-from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, Checksums, asset_url, new_key, object_key
+from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, asset_url, new_key, object_key
 from carton.models import Asset, Principal, Upload, UploadOut, UploadRequest, UploadState, utcnow
 from carton.packaging.archive import safe_entry_name
 from carton.shared import aws, presign
+from carton.shared.checksums import Checksummer, Checksums
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings
 from carton.shared.errors import MISSING, Conflict, NotFound, ValidationFailed, error_code
 from carton.shared.media import (
@@ -103,16 +102,14 @@ class Rejected(Exception):
 
 
 def _read_checked(chunks: Iterator[bytes], upload: Upload) -> tuple[Checksums, tuple[int, int] | None]:
-    digest, crc, size, head = hashlib.sha256(), 0, 0, b""
+    summer, head = Checksummer(), b""
     dimensions = DimensionReader() if upload.content_type in IMAGE_TYPES else None
     checked = False
     for chunk in chunks:
-        digest.update(chunk)
-        crc = zlib.crc32(chunk, crc)
-        size += len(chunk)
+        summer.update(chunk)
         if not checked:
             head += chunk[: SNIFF_BYTES - len(head)]
-            if len(head) >= SNIFF_BYTES or size >= upload.size:
+            if len(head) >= SNIFF_BYTES or summer.size >= upload.size:
                 sniffed = sniff(head)
                 if sniffed is None or not agrees(upload.content_type, sniffed):
                     raise Rejected(
@@ -124,11 +121,11 @@ def _read_checked(chunks: Iterator[bytes], upload: Upload) -> tuple[Checksums, t
                 dimensions.feed(chunk)
             except ImageTooLarge as error:
                 raise Rejected(str(error), "image") from error
-    if size == 0:
+    if summer.size == 0:
         raise Rejected("the file is empty", "empty")
     if dimensions is not None and dimensions.size is None:
         raise Rejected("not a readable image", "image")
-    return Checksums(size, digest.hexdigest(), crc), dimensions.size if dimensions else None
+    return summer.result(), dimensions.size if dimensions else None
 
 
 def ingest_upload(key: str, store: Store) -> Upload | None:
