@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from carton.models import Translation
 from carton.shared.checksums import checksums
-from carton.shared.media import DimensionReader, ImageTooLarge, agrees, media_group, sniff
+from carton.shared.images import DimensionReader, ImageTooLarge
+from carton.shared.media import agrees, media_group, sniff
 from carton.shared.safehttp import Policy, UnsafeDestination, checked_destination, is_public
 from carton_local.demo import png
 

@@ -13,12 +13,11 @@ import io
 import json
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps
-
 from carton.models import Asset, Derived, RenditionSpec
 from carton.shared import aws
 from carton.shared.checksums import checksums
 from carton.shared.config import settings
+from carton.shared.images import pillow
 from carton.shared.media import IMAGE_TYPES
 from carton.storage.schema import DERIVED_PREFIX
 from carton.store import Store
@@ -61,6 +60,9 @@ def render(data: bytes, spec: RenditionSpec) -> Rendered:
         side, fmt, quality = PRESETS[str(spec.rendition)]
         box = (side, side)
     pillow_format, content_type, extension = FORMATS[fmt]
+    from PIL import ImageOps
+
+    Image = pillow()  # noqa: N806 (the module, by its own name)
     try:
         with Image.open(io.BytesIO(data)) as opened:
             image = ImageOps.exif_transpose(opened)

@@ -25,17 +25,8 @@ from carton.shared import aws
 from carton.shared.checksums import Checksums, checksums
 from carton.shared.config import settings
 from carton.shared.errors import Conflict, Gone, PayloadTooLarge, ValidationFailed
-from carton.shared.media import (
-    ALLOWED_TYPES,
-    IMAGE_TYPES,
-    SNIFF_BYTES,
-    ImageTooLarge,
-    agrees,
-    media_group,
-    normalise,
-    sniff,
-    verify_image,
-)
+from carton.shared.images import ImageTooLarge, verify_image
+from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, media_group, normalise, sniff
 from carton.shared.observability import measure
 from carton.shared.safehttp import DeliveryFailed, TooLarge, UnsafeDestination, get
 from carton.storage.schema import ASSETS_PREFIX

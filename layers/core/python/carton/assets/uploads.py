@@ -16,16 +16,8 @@ from carton.shared import aws, presign
 from carton.shared.checksums import Checksummer, Checksums
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings
 from carton.shared.errors import MISSING, Conflict, NotFound, ValidationFailed, error_code
-from carton.shared.media import (
-    ALLOWED_TYPES,
-    IMAGE_TYPES,
-    SNIFF_BYTES,
-    DimensionReader,
-    ImageTooLarge,
-    agrees,
-    normalise,
-    sniff,
-)
+from carton.shared.images import DimensionReader, ImageTooLarge
+from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
 from carton.shared.observability import measure
 from carton.storage.schema import UPLOADS_PREFIX
 from carton.store import Store

@@ -1,19 +1,14 @@
-"""What a file is, from its bytes: type sniffing, media groups, image dimensions.
+"""What a file is, from its bytes: type sniffing and media groups (image dimensions:
+shared.images, which loads Pillow; this module stays light for every function that
+only needs a file's kind).
 
 Pure code. A declared content type is only believed when the bytes agree.
 """
 
 from __future__ import annotations
 
-import io
-
-from PIL import Image, ImageFile
-
 from carton.models import MediaGroup
 
-# Decompression bombs: refuse images over this many pixels (100 MP, a large photo is ~50 MP).
-Image.MAX_IMAGE_PIXELS = 100_000_000
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 SNIFF_BYTES = 4096
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff")
@@ -91,50 +86,3 @@ def media_group(content_type: str) -> MediaGroup:
     if kind in DOCUMENT_TYPES or kind.startswith("text/"):
         return "document"
     return "other"
-
-
-class ImageTooLarge(ValueError):
-    pass
-
-
-class DimensionReader:
-    """Feeds an image's first bytes to Pillow until it knows the width and height."""
-
-    def __init__(self) -> None:
-        self._parser = ImageFile.Parser()
-        self._fed = 0
-        self.size: tuple[int, int] | None = None
-
-    def feed(self, chunk: bytes) -> None:
-        if self.size is not None or self._fed > 8 * 1024 * 1024:
-            return
-        self._fed += len(chunk)
-        try:
-            self._parser.feed(chunk)
-        except Image.DecompressionBombError as error:
-            raise ImageTooLarge(str(error)) from error
-        except (OSError, SyntaxError, ValueError):
-            self._fed = 1 << 62  # not an image Pillow can read: stop trying
-            return
-        if self._parser.image is not None:
-            width, height = self._parser.image.size
-            if width * height > MAX_PIXELS:
-                raise ImageTooLarge(f"{width}x{height} is over {MAX_PIXELS:,} pixels")
-            self.size = (width, height)
-
-
-def verify_image(data: bytes) -> tuple[int, int]:
-    """Width and height of a complete image, after Pillow checked it decodes."""
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            size = image.size
-            if size[0] * size[1] > MAX_PIXELS:
-                raise ImageTooLarge(f"{size[0]}x{size[1]} is over {MAX_PIXELS:,} pixels")
-            image.verify()
-    except Image.DecompressionBombError as error:
-        raise ImageTooLarge(str(error)) from error
-    except (OSError, SyntaxError, ValueError) as error:
-        if isinstance(error, ImageTooLarge):
-            raise
-        raise ValueError(f"not a readable image: {error}") from error
-    return size

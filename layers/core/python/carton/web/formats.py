@@ -13,8 +13,6 @@ import json
 import re
 from typing import Any
 
-import xmltodict
-
 JSON, XML = "json", "xml"
 SUFFIXES = {".json": JSON, ".xml": XML}
 _XML_TYPES = ("application/xml", "text/xml")
@@ -94,6 +92,8 @@ def _xml_ready(value: Any) -> Any:
 
 
 def to_xml(document: Any, root: str = "response") -> str:
+    import xmltodict  # only a response asked for as XML pays for it
+
     return str(xmltodict.unparse({root: _xml_ready(document)}, pretty=False))
 
 
