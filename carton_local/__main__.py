@@ -87,7 +87,10 @@ def main() -> None:
     except StateInUse as error:
         sys.exit(f"Carton local stack not started: {error}")
     print(banner(stack), flush=True)
-    stopping.wait()
+    # Waking up now and then returns the main thread to Python code, where signal handlers run:
+    # a wait without a timeout can leave SIGTERM unhandled while other threads keep the GIL busy.
+    while not stopping.wait(timeout=0.5):
+        pass
     print("Stopping Carton local stack…", flush=True)
     stack.stop()
 
