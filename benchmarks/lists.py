@@ -19,10 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from moto import mock_aws
 
+from carton.accounts.models import Principal, Role
+from carton.downloads.items import counters_of, download_item
 from carton.downloads.listing import list_downloads
-from carton.models import Download, DownloadState, Principal, Role, Target
+from carton.downloads.models import Download, DownloadState, Target
 from carton.shared import aws, config
-from carton.storage.keys import counters_key, counters_of, download_item, index_partition, list_sort_key
+from carton.storage.keys import counters_key, index_partition, list_sort_key
 from carton.storage.schema import BY_ASSET_INDEX, LIST_SORT_KEY
 from carton.store import Store
 from carton_local.resources import create_all

@@ -20,8 +20,8 @@ from typing import Any
 
 from benchmarks.local import rss_mib
 from carton.downloads.sweeper import STALLED_AFTER, sweep
-from carton.models import utcnow
 from carton.shared import aws
+from carton.shared.fields import utcnow
 from carton.storage.schema import PLANS_PREFIX
 from carton.store import Store
 from carton_local.stack import LocalStack

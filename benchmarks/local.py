@@ -23,7 +23,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from carton.models import Download, DownloadState, Role, User
+from carton.accounts.models import Role, User
+from carton.downloads.models import Download, DownloadState
 from carton.store import Store
 from carton_local.hardening import live_instances
 from carton_local.stack import LocalStack

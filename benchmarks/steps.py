@@ -95,10 +95,10 @@ def seed(count: int, rng: random.Random) -> list[str]:
     """`count` assets: S3 objects (CRC-32 checksums, as ingest stores them) and records
     written with BatchWriteItem (moto copies the whole table on every transaction, so
     the import path's TransactWriteItems would take hours at this size)."""
-    from carton.models import Asset
+    from carton.assets.models import Asset
+    from carton.assets.repository import asset_item
     from carton.shared import aws
     from carton.shared.config import settings
-    from carton.storage.keys import asset_item
     from carton.store import Store
 
     s3, bucket = aws.s3(), settings().assets_bucket
@@ -131,7 +131,7 @@ def seed(count: int, rng: random.Random) -> list[str]:
 
 def new_download(asset_ids: list[str], label: str) -> str:
     """A pending download as POST /downloads leaves it (its planned targets included)."""
-    from carton.models import Download, Target
+    from carton.downloads.models import Download, Target
     from carton.store import Store
 
     download_id = hashlib.sha256(f"{label}{time.time_ns()}".encode()).hexdigest()[:32]
@@ -314,7 +314,7 @@ def run_case(case: Case, asset_ids: list[str], trace: bool) -> list[dict[str, ob
 
 
 def main() -> None:
-    from carton.models import MAX_ASSETS_PER_DOWNLOAD
+    from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD
     from carton_local.resources import create_all
 
     scale = float(os.environ.get("CARTON_BENCH_SCALE", "1.0"))

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from carton.accounts.api import CreateAccountRequest
 from carton.accounts.keys import create_account
-from carton.models import CreateAccountRequest
 from carton.shared.errors import CartonError
 from carton.shared.observability import entrypoint, logger
 from carton.store import Store

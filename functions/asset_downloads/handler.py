@@ -3,9 +3,8 @@
 from aws_lambda_powertools.event_handler import Response
 
 from carton.assets.service import live_asset
+from carton.downloads.api import DownloadList, DownloadOut
 from carton.downloads.listing import list_downloads
-from carton.downloads.service import representation
-from carton.models import DownloadList
 from carton.shared.errors import Gone
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, list_call, route_of
@@ -20,7 +19,7 @@ def downloads(key: str) -> Response[str]:
     live_asset(call.principal, key, store)
     parameters = {**call.parameters, "uid": key}
     body, found, _ = list_downloads(call.principal, parameters, store, call.cursor_key, call.url)
-    return page_response(body, found, lambda download: representation(download, call.base))
+    return page_response(body, found, lambda download: DownloadOut.of(download, call.base))
 
 
 lambda_handler = api_handler(app, unknown=Gone)  # an unknown key is gone

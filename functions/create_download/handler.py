@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.downloads.service import create_download_once, representation
-from carton.models import CreateDownloadRequest, DownloadOut
+from carton.downloads.api import CreateDownloadRequest, DownloadOut
+from carton.downloads.service import create_download_once
 from carton.shared.observability import measure
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
@@ -31,7 +31,7 @@ def create(request: Annotated[CreateDownloadRequest, Body(openapi_examples=EXAMP
     key = app.current_event.headers.get("idempotency-key")
     download = create_download_once(principal(app), request, key, Store(), app.lambda_context)
     measure("DownloadsCreated")
-    body = representation(download, base_url(app))
+    body = DownloadOut.of(download, base_url(app))
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url})
 
 

@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.accounts.service import create_token, token_representation
-from carton.models import CreateTokenRequest, TokenOut
+from carton.accounts.api import CreateTokenRequest, TokenOut
+from carton.accounts.service import create_token
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
 from carton.web.responses import documented, json_response
@@ -26,7 +26,7 @@ EXAMPLES = {
 )
 def create(request: Annotated[CreateTokenRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     record, secret = create_token(principal(app), request, Store())
-    body = token_representation(record, base_url(app), secret)
+    body = TokenOut.of(record, base_url(app), secret)
     return json_response(201, body.model_dump(mode="json"), {"Location": body.url, "Cache-Control": "no-store"})
 
 

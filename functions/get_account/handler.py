@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.event_handler import Response
 
+from carton.accounts.api import AccountOut
 from carton.accounts.service import account_representation
-from carton.models import AccountOut
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
 from carton.web.responses import documented, json_response

@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.assets.service import live_asset, representation
-from carton.models import AssetOut
+from carton.assets.api import AssetOut
+from carton.assets.service import live_asset
 from carton.shared.errors import Gone
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
@@ -21,7 +21,7 @@ app = api_resolver()
 )
 def asset(key: str) -> Response[str]:
     found = live_asset(principal(app), key, Store())
-    return cacheable_response(app, representation(found, base_url(app)).model_dump(mode="json"), found.updated_at)
+    return cacheable_response(app, AssetOut.of(found, base_url(app)).model_dump(mode="json"), found.updated_at)
 
 
 lambda_handler = api_handler(app, unknown=Gone)  # an unknown key is gone

@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.downloads.service import readable_download, representation
-from carton.models import DownloadOut
+from carton.downloads.api import DownloadOut
+from carton.downloads.service import readable_download
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
 from carton.web.responses import cacheable_response, documented
@@ -20,7 +20,7 @@ app = api_resolver()
 )
 def get_download(download_id: str) -> Response[str]:
     download = readable_download(principal(app), download_id, Store())
-    body = representation(download, base_url(app)).model_dump(mode="json")
+    body = DownloadOut.of(download, base_url(app)).model_dump(mode="json")
     return cacheable_response(app, body, download.updated_at)
 
 

@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.assets.service import import_asset, representation
-from carton.models import AssetOut, ImportAssetRequest
+from carton.assets.api import AssetOut, ImportAssetRequest
+from carton.assets.service import import_asset
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
 from carton.web.responses import documented, json_response
@@ -30,7 +30,7 @@ EXAMPLES = {
 )
 def create(request: Annotated[ImportAssetRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     asset, created = import_asset(principal(app), request, Store())
-    body = representation(asset, base_url(app))
+    body = AssetOut.of(asset, base_url(app))
     return json_response(201 if created else 200, body.model_dump(mode="json"), {"Location": body.url})
 
 

@@ -2,9 +2,8 @@
 
 from aws_lambda_powertools.event_handler import Response
 
+from carton.assets.api import AssetList, AssetOut
 from carton.assets.listing import list_assets
-from carton.assets.service import representation
-from carton.models import AssetList
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, list_call, route_of
 from carton.web.responses import documented, page_response
@@ -16,7 +15,7 @@ app = api_resolver()
 def assets() -> Response[str]:
     call = list_call(app)
     body, found = list_assets(call.principal, call.parameters, Store(), call.cursor_key, call.url)
-    return page_response(body, found, lambda asset: representation(asset, call.base))
+    return page_response(body, found, lambda asset: AssetOut.of(asset, call.base))
 
 
 lambda_handler = api_handler(app)

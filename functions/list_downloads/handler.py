@@ -2,9 +2,8 @@
 
 from aws_lambda_powertools.event_handler import Response
 
+from carton.downloads.api import DownloadList, DownloadOut
 from carton.downloads.listing import list_downloads
-from carton.downloads.service import representation
-from carton.models import DownloadList
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, list_call, route_of
 from carton.web.responses import documented, page_response
@@ -16,7 +15,7 @@ app = api_resolver()
 def downloads() -> Response[str]:
     call = list_call(app)
     body, found, _ = list_downloads(call.principal, call.parameters, Store(), call.cursor_key, call.url)
-    return page_response(body, found, lambda download: representation(download, call.base))
+    return page_response(body, found, lambda download: DownloadOut.of(download, call.base))
 
 
 lambda_handler = api_handler(app)

@@ -2,9 +2,9 @@
 
 from aws_lambda_powertools.event_handler import Response
 
+from carton.downloads.api import TargetList, TargetOut
 from carton.downloads.listing import list_targets
-from carton.downloads.service import readable_download, target_representation
-from carton.models import TargetList
+from carton.downloads.service import readable_download
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, list_call, route_of
 from carton.web.responses import documented, page_response
@@ -19,7 +19,7 @@ def targets(download_id: str) -> Response[str]:
     download = readable_download(call.principal, download_id, store)
     url = f"{call.base}{API_PREFIX}/downloads/{download_id}"
     body, found = list_targets(download, call.parameters, store, call.cursor_key, call.url)
-    return page_response(body, found, lambda target: target_representation(target, url))
+    return page_response(body, found, lambda target: TargetOut.of(target, url))
 
 
 lambda_handler = api_handler(app)

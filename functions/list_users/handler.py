@@ -2,8 +2,8 @@
 
 from aws_lambda_powertools.event_handler import Response
 
-from carton.accounts.service import list_users, user_representation
-from carton.models import UserList
+from carton.accounts.api import UserList, UserOut
+from carton.accounts.service import list_users
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, list_call, route_of
 from carton.web.responses import documented, page_response
@@ -15,7 +15,7 @@ app = api_resolver()
 def users() -> Response[str]:
     call = list_call(app)
     body, found = list_users(call.principal, call.parameters, Store(), call.cursor_key, call.url)
-    return page_response(body, found, lambda user: user_representation(user, call.base))
+    return page_response(body, found, lambda user: UserOut.of(user, call.base))
 
 
 lambda_handler = api_handler(app)

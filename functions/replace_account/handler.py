@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from carton.accounts.api import AccountOut, AccountSettings
 from carton.accounts.service import account_representation, replace_settings
-from carton.models import AccountOut, AccountSettings
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
 from carton.web.responses import documented, json_response

@@ -6,8 +6,8 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.models import Example
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from carton.assets.service import replace_metadata, representation
-from carton.models import AssetOut, ReplaceAssetRequest
+from carton.assets.api import AssetOut, ReplaceAssetRequest
+from carton.assets.service import replace_metadata
 from carton.shared.errors import Gone
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
@@ -30,7 +30,7 @@ EXAMPLES = {
 @app.put(route_of("replace_asset", "PUT").resolver_path, responses=documented(200, AssetOut, "The asset"))
 def replace(key: str, request: Annotated[ReplaceAssetRequest, Body(openapi_examples=EXAMPLES)]) -> Response[str]:
     asset = replace_metadata(principal(app), key, request, Store())
-    return json_response(200, representation(asset, base_url(app)).model_dump(mode="json"))
+    return json_response(200, AssetOut.of(asset, base_url(app)).model_dump(mode="json"))
 
 
 lambda_handler = api_handler(app, unknown=Gone)  # an unknown key is gone

@@ -14,8 +14,9 @@ import pytest
 from moto import mock_aws
 
 from carton.accounts.keys import create_account, issue_token
+from carton.accounts.models import Role, User
+from carton.assets.models import Asset
 from carton.assets.service import store_bytes
-from carton.models import Asset, Role, User
 from carton.shared import aws, config
 from carton.store import Store
 from carton_local.demo import DEMO_ASSETS

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from carton.accounts.keys import token_hash
-from carton.models import Role
+from carton.accounts.models import Role
 from tests.integration.conftest import Carton, load_event
 
 

@@ -5,8 +5,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from carton.downloads.models import DownloadState
 from carton.downloads.service import execution_arn
-from carton.models import DownloadState
 from carton.shared import aws, config
 from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton, as_member, load_event

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from carton.assets.models import Asset
+from carton.assets.repository import asset_item
 from carton.assets.service import object_key, store_bytes
-from carton.models import Asset
 from carton.shared import aws
 from carton.shared.checksums import checksums
-from carton.storage.keys import asset_item
 from carton_local.demo import png
 from tests.archives import verify_archive
 from tests.integration.conftest import Carton

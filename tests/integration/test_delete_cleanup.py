@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from carton.accounts.keys import principal_from_context
+from carton.downloads.models import DownloadState
 from carton.downloads.service import delete_download
-from carton.models import DownloadState
 from carton.shared import aws
 from carton.store import Store
 from carton_local.lambdas import FunctionError

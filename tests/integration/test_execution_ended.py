@@ -7,8 +7,8 @@ import json
 
 import boto3
 
+from carton.downloads.models import DownloadState
 from carton.downloads.service import execution_arn
-from carton.models import DownloadState
 from carton.shared import aws
 from carton_local.executions import ExecutionWatcher
 from tests.integration.conftest import Carton, load_event

@@ -23,9 +23,9 @@ from botocore.exceptions import ClientError, ConnectionClosedError
 
 from carton.downloads import service as downloads
 from carton.downloads.sweeper import DELETE_INTERRUPTED_AFTER, sweep
-from carton.models import utcnow
 from carton.packaging import steps as workflow
 from carton.shared import aws, config
+from carton.shared.fields import utcnow
 from carton.storage.schema import UPLOADS_PREFIX
 from carton.store import Store
 from carton_local.hardening import soften

@@ -8,8 +8,10 @@ from datetime import timedelta
 import pytest
 
 from carton.accounts.keys import principal_from_context
-from carton.assets.uploads import create_upload, upload_key, upload_representation
-from carton.models import DownloadState, Upload, UploadRequest, UploadState
+from carton.assets.api import UploadOut, UploadRequest
+from carton.assets.models import Upload, UploadState
+from carton.assets.uploads import create_upload, upload_key
+from carton.downloads.models import DownloadState
 from carton.shared import aws
 from carton_local.demo import png
 from carton_local.poller import sqs_event
@@ -127,7 +129,7 @@ def test_the_local_poller_builds_what_lambda_sends() -> None:
 
 def test_an_upload_whose_file_vanished_is_rejected_and_one_never_sent_expires(carton: Carton) -> None:
     upload = announce_upload(carton, "lost.png", "image/png", 100)
-    assert upload_representation(upload, "https://x").state is UploadState.PENDING
+    assert UploadOut.of(upload, "https://x").state is UploadState.PENDING
     # The object was removed before ingest: the event finds nothing, and the upload says so.
     event = with_key(load_event("feeds/upload_created"), upload_key(upload))
     assert carton.invoke("ingest_upload", event) == {"batchItemFailures": []}
@@ -136,7 +138,7 @@ def test_an_upload_whose_file_vanished_is_rejected_and_one_never_sent_expires(ca
     # An upload nothing ever arrived for shows as expired, well after its ticket expired.
     never = announce_upload(carton, "never.png", "image/png", 100)
     later = never.model_copy(update={"created_at": never.created_at - timedelta(hours=1)})
-    shown = upload_representation(later, "https://x")
+    shown = UploadOut.of(later, "https://x")
     assert shown.state is UploadState.EXPIRED and shown.reason and "expired" in shown.reason
 
 

@@ -13,12 +13,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from carton.accounts.keys import principal_from_context
+from carton.accounts.models import Principal, Role
+from carton.downloads.api import CreateDownloadRequest
+from carton.downloads.items import download_item
 from carton.downloads.listing import list_downloads
+from carton.downloads.models import Download, DownloadState, Target
 from carton.downloads.service import create_download
-from carton.models import CreateDownloadRequest, Download, DownloadState, Principal, Role, Target
 from carton.shared.config import settings
 from carton.storage import listing
-from carton.storage.keys import counter_names, download_item
+from carton.storage.keys import counter_names
 from tests.integration.conftest import Carton, as_member, load_event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

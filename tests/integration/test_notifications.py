@@ -16,7 +16,7 @@ from moto.ses.models import ses_backends
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from carton.models import DownloadState
+from carton.downloads.models import DownloadState
 from carton.shared import aws, config
 from carton_local.lambdas import FunctionError
 from carton_local.stack import LOCAL_MAIL_FROM

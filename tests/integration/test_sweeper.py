@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 import pytest
 
 from carton.accounts.keys import principal_from_context
+from carton.accounts.models import Principal
+from carton.downloads.api import CreateDownloadRequest
+from carton.downloads.models import Download, DownloadState
 from carton.downloads.service import delete_download, execution_arn
 from carton.downloads.sweeper import NOT_STARTED_AFTER, STALLED_AFTER, sweep
-from carton.models import CreateDownloadRequest, Download, DownloadState, Principal
 from carton.shared import aws
 from carton.shared.errors import Conflict, NotFound
 from carton.storage.schema import ACTIVITY_SHARDS

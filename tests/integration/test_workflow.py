@@ -15,8 +15,9 @@ from PIL import Image
 
 from carton.accounts.keys import principal_from_context
 from carton.assets.service import store_bytes
+from carton.downloads.api import CreateDownloadRequest
+from carton.downloads.models import DownloadState, TargetState
 from carton.downloads.service import create_download
-from carton.models import CreateDownloadRequest, DownloadState, TargetState
 from carton.shared import aws
 from carton_local.demo import png
 from carton_local.lambdas import FunctionError

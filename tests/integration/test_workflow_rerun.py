@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from carton.models import DownloadState, TargetState
+from carton.downloads.models import DownloadState, TargetState
 from carton.packaging.leftovers import archive_key_of
 from carton.packaging.workers import decode, encode
 from carton.shared import aws

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carton.models import Target
+from carton.downloads.models import Target
 from carton.packaging.archive import (
     MAX_NAME_BYTES,
     ZIP32_LIMIT,

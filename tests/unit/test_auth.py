@@ -1,8 +1,8 @@
 import pytest
 
 from carton.accounts.keys import authorizer_policy, new_token, principal_from_context, token_from_header, token_hash
+from carton.accounts.models import Principal, Role
 from carton.accounts.service import granted_types
-from carton.models import Principal, Role
 from carton.shared.errors import Forbidden, Unauthorized
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carton.models import Translation
+from carton.assets.models import Translation
 from carton.shared.checksums import checksums
 from carton.shared.images import DimensionReader, ImageTooLarge
 from carton.shared.media import agrees, media_group, sniff

@@ -1,8 +1,9 @@
 import pytest
 from pydantic import ValidationError
 
+from carton.assets.models import AssetMetadata
+from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest
 from carton.downloads.service import zip_filename_for
-from carton.models import MAX_ASSETS_PER_DOWNLOAD, AssetMetadata, CreateDownloadRequest
 from carton.shared.presign import content_disposition
 from carton.web.http import validation_errors
 

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from carton import models
+from carton.accounts import api as accounts_api
+from carton.assets import api as assets_api
+from carton.downloads import api as downloads_api
 from carton.web.openapi import ERROR_DESCRIPTIONS, ERRORS, OPENAPI_VERSION, OPERATIONS, build_document, shadowed
 from carton.web.paging import PAGING_PARAMETERS
 from carton.web.routes import DEPLOYED_ROUTES, Route, routes_of
@@ -112,13 +114,13 @@ def test_a_path_parameter_that_is_another_resources_path_is_documented(document:
 
 
 _REQUESTS: dict[str, type[BaseModel]] = {
-    "CreateDownloadRequest": models.CreateDownloadRequest,
-    "ImportAssetRequest": models.ImportAssetRequest,
-    "UploadRequest": models.UploadRequest,
-    "ReplaceAssetRequest": models.ReplaceAssetRequest,
-    "CreateUserRequest": models.CreateUserRequest,
-    "CreateTokenRequest": models.CreateTokenRequest,
-    "AccountSettings": models.AccountSettings,
+    "CreateDownloadRequest": downloads_api.CreateDownloadRequest,
+    "ImportAssetRequest": assets_api.ImportAssetRequest,
+    "UploadRequest": assets_api.UploadRequest,
+    "ReplaceAssetRequest": assets_api.ReplaceAssetRequest,
+    "CreateUserRequest": accounts_api.CreateUserRequest,
+    "CreateTokenRequest": accounts_api.CreateTokenRequest,
+    "AccountSettings": accounts_api.AccountSettings,
 }
 
 

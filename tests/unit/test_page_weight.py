@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from carton.downloads.service import representation
-from carton.models import Download, DownloadError
-from carton.storage.keys import download_item
+from carton.downloads.api import DownloadOut
+from carton.downloads.items import download_item
+from carton.downloads.models import Download, DownloadError
 from carton.storage.listing import PAGE_BYTES, RENDERED_OVERHEAD, rendered_weight
 from carton.storage.table import record_of
 from carton.web.formats import to_xml
@@ -42,7 +42,7 @@ def downloads(draw: st.DrawFn) -> Download:
 
 def renderings(item: dict[str, object]) -> tuple[int, int]:
     """(XML, JSON escaped once more as Lambda's response carries it) sizes in bytes."""
-    rendered = representation(record_of(Download, item), BASE).model_dump(mode="json")
+    rendered = DownloadOut.of(record_of(Download, item), BASE).model_dump(mode="json")
     xml = to_xml({"results": [rendered]}).encode()
     body = json.dumps({"results": [rendered]}, default=str)
     return len(xml), len(json.dumps({"body": body}).encode())

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from carton.accounts.records import AccountRecords
-from carton.assets.records import AssetRecords
-from carton.downloads.records import DownloadRecords
+from carton.accounts.repository import AccountRecords
+from carton.assets.repository import AssetRecords
+from carton.downloads.repository import DownloadRecords
 
 
 class Store(AccountRecords, AssetRecords, DownloadRecords):

@@ -11,7 +11,7 @@ import re
 import secrets
 from typing import Any
 
-from carton.models import Principal, Role, TokenRecord, User
+from carton.accounts.models import Principal, Role, TokenRecord, User
 from carton.shared.errors import Unauthorized
 from carton.store import Store
 

@@ -7,30 +7,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from carton.accounts.api import AccountOut, AccountSettings, CreateTokenRequest, CreateUserRequest
 from carton.accounts.keys import issue_token
-from carton.models import (
-    Account,
-    AccountOut,
-    AccountSettings,
-    CreateTokenRequest,
-    CreateUserRequest,
-    Principal,
-    Role,
-    TokenOut,
-    TokenRecord,
-    User,
-    UserOut,
-    utcnow,
-)
+from carton.accounts.models import Account, Principal, Role, TokenRecord, User
 from carton.shared.config import settings
 from carton.shared.errors import Forbidden, ValidationFailed
+from carton.shared.fields import utcnow
 from carton.storage.keys import USER_PREFIX, account_partition
 from carton.storage.listing import ListPlan, Phase, paged
 from carton.storage.schema import TABLE_KEYS
 from carton.storage.table import record_of
 from carton.store import Store
 from carton.web.paging import envelope, fingerprint
-from carton.web.routes import url_for
 
 
 def require_admin(principal: Principal) -> None:
@@ -44,11 +32,9 @@ def mail_day(at: datetime | None = None) -> str:
 
 
 def account_representation(account: Account, base: str, store: Store) -> AccountOut:
-    return AccountOut(
-        id=account.account_id,
-        url=url_for("get_account", base),
-        name=account.name,
-        notify_domains=account.notify_domains,
+    return AccountOut.of(
+        account,
+        base,
         mail_per_day=settings().mail_per_day,
         mail_today=store.mail_sent(account.account_id, mail_day()),
     )
@@ -84,16 +70,6 @@ def may_read_mail_to(principal: Principal, recipients: list[str], store: Store) 
     return me in {address.casefold() for address in recipients}
 
 
-def user_url(base: str, user_id: str) -> str:
-    return url_for("get_user", base, user_id=user_id)
-
-
-def user_representation(user: User, base: str) -> UserOut:
-    return UserOut(
-        id=user.user_id, url=user_url(base, user.user_id), email=user.email, role=user.role, created_at=user.created_at
-    )
-
-
 def visible_user(principal: Principal, user_id: str, store: Store) -> User:
     if principal.role is not Role.ADMIN and user_id != principal.user_id:
         raise Forbidden("Members may only see themselves", {"user_id": ["not you"]})
@@ -125,18 +101,6 @@ def create_user(principal: Principal, request: CreateUserRequest, store: Store) 
     )
     store.put_user(user)
     return user
-
-
-def token_representation(record: TokenRecord, base: str, secret: str | None = None) -> TokenOut:
-    return TokenOut(
-        id=record.token_id,
-        url=url_for("delete_token", base, token_id=record.token_id),
-        user_id=record.user_id,
-        name=record.name,
-        download_types=list(record.download_types) if record.download_types is not None else None,
-        created_at=record.created_at,
-        token=secret,
-    )
 
 
 def create_token(principal: Principal, request: CreateTokenRequest, store: Store) -> tuple[TokenRecord, str]:

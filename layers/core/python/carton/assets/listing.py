@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from carton.models import MEDIA_GROUPS, Asset, Principal
+from carton.accounts.models import Principal
+from carton.assets.models import Asset
 from carton.shared.errors import ValidationFailed
-from carton.shared.media import media_group
+from carton.shared.media import MEDIA_GROUPS, media_group
 from carton.storage.keys import assets_partition, batch_text
 from carton.storage.listing import ListPlan, Phase, paged
 from carton.storage.schema import BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX

@@ -13,7 +13,8 @@ import io
 import json
 from dataclasses import dataclass
 
-from carton.models import Asset, Derived, RenditionSpec
+from carton.assets.models import Asset, Derived
+from carton.downloads.models import RenditionSpec
 from carton.shared import aws
 from carton.shared.checksums import checksums
 from carton.shared.config import settings

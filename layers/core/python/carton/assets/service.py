@@ -12,26 +12,22 @@ import binascii
 import secrets
 from datetime import UTC, datetime
 
-from carton.models import (
-    Asset,
-    AssetMetadata,
-    AssetOut,
-    ImportAssetRequest,
-    Principal,
-    utcnow,
-)
+from carton.accounts.models import Principal
+from carton.assets.api import ImportAssetRequest
+from carton.assets.models import Asset, AssetMetadata
 from carton.packaging.archive import safe_entry_name
 from carton.shared import aws
 from carton.shared.checksums import Checksums, checksums
 from carton.shared.config import settings
 from carton.shared.errors import Conflict, Gone, PayloadTooLarge, ValidationFailed
+from carton.shared.fields import utcnow
 from carton.shared.images import ImageTooLarge, verify_image
-from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, media_group, normalise, sniff
+from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
 from carton.shared.observability import measure
 from carton.shared.safehttp import DeliveryFailed, TooLarge, UnsafeDestination, get
 from carton.storage.schema import ASSETS_PREFIX
 from carton.store import Store
-from carton.web.routes import UPLOAD_ROUTE, url_for
+from carton.web.routes import UPLOAD_ROUTE
 
 READ_CHUNK = 1024 * 1024
 # A Lambda behind API Gateway takes at most 6 MB of request, and base64 grows by 4/3:
@@ -47,33 +43,6 @@ def new_key() -> str:
 
 def object_key(account_id: str, asset_id: str, filename: str) -> str:
     return f"{ASSETS_PREFIX}{account_id}/{asset_id}/{safe_entry_name(filename).replace('/', '_')}"
-
-
-def asset_url(base: str, asset_id: str) -> str:
-    return url_for("get_asset", base, key=asset_id)
-
-
-def representation(asset: Asset, base: str) -> AssetOut:
-    url = asset_url(base, asset.asset_id)
-    return AssetOut(
-        key=asset.asset_id,
-        url=url,
-        filename=asset.filename,
-        content_type=asset.content_type,
-        media_type=media_group(asset.content_type),
-        size=asset.size,
-        sha256=asset.sha256,
-        crc32=f"{asset.crc32:08x}",
-        width=asset.width,
-        height=asset.height,
-        batch=asset.batch,
-        translations=asset.translations,
-        note=asset.note,
-        mature=asset.mature,
-        created_at=asset.created_at,
-        updated_at=asset.updated_at,
-        downloads_url=f"{url}/downloads",
-    )
 
 
 def live_asset(principal: Principal, asset_id: str, store: Store) -> Asset:

@@ -5,53 +5,29 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import timedelta
 
 from botocore.exceptions import ClientError
 
-from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, asset_url, new_key, object_key
-from carton.models import Asset, Principal, Upload, UploadOut, UploadRequest, UploadState, utcnow
+from carton.accounts.models import Principal
+from carton.assets.api import UploadOut, UploadRequest
+from carton.assets.models import Asset, Upload, UploadState
+from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, new_key, object_key
 from carton.packaging.archive import safe_entry_name
 from carton.shared import aws, presign
 from carton.shared.checksums import Checksummer, Checksums
-from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings
+from carton.shared.config import settings
 from carton.shared.errors import MISSING, Conflict, NotFound, ValidationFailed, error_code
+from carton.shared.fields import utcnow
 from carton.shared.images import DimensionReader, ImageTooLarge
 from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
 from carton.shared.observability import measure
 from carton.storage.schema import UPLOADS_PREFIX
 from carton.store import Store
-from carton.web.routes import url_for
 
 
 def upload_key(upload: Upload) -> str:
     return (
         f"{UPLOADS_PREFIX}{upload.account_id}/{upload.upload_id}/{safe_entry_name(upload.filename).replace('/', '_')}"
-    )
-
-
-# How long after its ticket expired a pending upload may still be ingested (S3 events
-# and the ingest queue can lag); after that it is shown as expired.
-INGEST_GRACE = timedelta(minutes=15)
-
-
-def upload_representation(upload: Upload, base: str) -> UploadOut:
-    state, reason = upload.state, upload.reason
-    deadline = upload.created_at + timedelta(seconds=PRESIGNED_URL_TTL_SECONDS) + INGEST_GRACE
-    if state is UploadState.PENDING and utcnow() > deadline:
-        state = UploadState.EXPIRED
-        reason = "no file was ingested: none arrived before the ticket expired, or it was removed first"
-    return UploadOut(
-        id=upload.upload_id,
-        url=url_for("get_upload", base, upload_id=upload.upload_id),
-        state=state,
-        filename=upload.filename,
-        content_type=upload.content_type,
-        size=upload.size,
-        asset=upload.asset_id,
-        asset_url=asset_url(base, upload.asset_id) if upload.asset_id else None,
-        duplicate=upload.duplicate,
-        reason=reason,
     )
 
 
@@ -69,7 +45,7 @@ def create_upload(principal: Principal, request: UploadRequest, store: Store, ba
     )
     store.put_upload(upload)
     form = presign.upload_form(settings().assets_bucket, upload_key(upload), content_type, request.size)
-    return upload_representation(upload, base).model_copy(
+    return UploadOut.of(upload, base).model_copy(
         update={
             "upload_url": form.url,
             "upload_method": "POST",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from carton.models import DownloadState
+from carton.downloads.models import DownloadState
 from carton.shared.errors import Conflict
 from carton.storage.schema import ARCHIVES_PREFIX
 from carton.store import Store

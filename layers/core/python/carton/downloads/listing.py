@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from carton.models import AssetId, Download, DownloadState, Principal, Role, Target
+from carton.accounts.models import Principal, Role
+from carton.assets.models import AssetId
+from carton.downloads.models import Download, DownloadState, Target
 from carton.shared.errors import Forbidden, ValidationFailed
 from carton.storage.keys import TARGET_PREFIX, counter_names, download_key, index_partition, targets_partition
 from carton.storage.listing import ListPlan, Page, Phase, paged

@@ -13,10 +13,11 @@ from botocore.exceptions import ClientError
 from standardwebhooks import Webhook
 
 from carton.accounts.service import mail_day
-from carton.models import Download, DownloadState, NotificationStatus, utcnow
+from carton.downloads.models import Download, DownloadState, NotificationStatus
 from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import NotFound
+from carton.shared.fields import utcnow
 from carton.shared.observability import logger
 from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, post
 from carton.store import Store

@@ -19,20 +19,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from botocore.exceptions import ClientError
 
+from carton.accounts.models import Principal, Role
 from carton.accounts.service import refused_recipients
-from carton.models import (
-    CreateDownloadRequest,
-    Download,
-    DownloadError,
-    DownloadOut,
-    DownloadState,
-    Link,
-    NotifyOut,
-    Principal,
-    Role,
-    Target,
-    TargetOut,
-)
+from carton.downloads.api import CreateDownloadRequest
+from carton.downloads.models import Download, DownloadError, DownloadState, Target
 from carton.packaging.archive import safe_entry_name
 from carton.packaging.leftovers import archive_key_of, remove_leftovers
 from carton.shared import aws, presign
@@ -41,7 +31,7 @@ from carton.shared.errors import Conflict, Forbidden, Gone, NotFound, Validation
 from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, checked_destination
 from carton.storage.schema import TABLE_KEYS
 from carton.store import Store
-from carton.web.routes import API_PREFIX, url_for
+from carton.web.routes import API_PREFIX
 
 _LISTED_UNKNOWN_IDS = 20
 
@@ -143,46 +133,6 @@ def readable_download(principal: Principal, download_id: str, store: Store) -> D
     return download
 
 
-def representation(download: Download, base_url: str) -> DownloadOut:
-    url = url_for("get_download", base_url, download_id=download.download_id)
-    user_url = url_for("get_user", base_url, user_id=download.created_by)
-    finished = download.state is DownloadState.COMPLETE
-    return DownloadOut(
-        id=download.download_id,
-        url=url,
-        name=download.name,
-        zip_filename=download.zip_filename,
-        file_name=download.zip_filename,
-        download_type=download.download_type,
-        state=download.state,
-        complete=finished,
-        progress=download.progress,
-        target_count=download.target_count,
-        has_conversions=download.has_conversions,
-        assets=download.asset_ids,
-        layout=download.layout,
-        culture=download.options.culture,
-        name_template=download.options.name_template,
-        renditions=download.options.renditions.model_dump(mode="json", by_alias=True, exclude_defaults=True),
-        include_manifest=download.options.include_manifest,
-        on_missing=download.options.on_missing,
-        notify=NotifyOut(emails=download.options.notify.emails, webhook_url=download.options.notify.webhook_url),
-        size=download.size,
-        is_file_exists=finished,
-        created_at=download.created_at,
-        updated_at=download.updated_at,
-        completed_at=download.completed_at,
-        expires_at=download.expires_at,
-        error=download.error,
-        notifications=download.notifications,
-        created_by=Link(id=download.created_by, email=download.created_by_email, url=user_url),
-        user_email=download.created_by_email,
-        user_url=user_url,
-        download_url=f"{url}/download" if finished else None,
-        file_url=f"{url}/file" if finished else None,
-    )
-
-
 def archive_link(principal: Principal, download_id: str, store: Store) -> str:
     """A presigned GET for a finished archive, signed for this request only."""
     download = readable_download(principal, download_id, store)
@@ -195,21 +145,6 @@ def archive_link(principal: Principal, download_id: str, store: Store) -> str:
         )
     return presign.archive_get(
         settings().archives_bucket, download.archive_key, download.zip_filename, "application/zip"
-    )
-
-
-def target_representation(target: Target, download_url: str) -> TargetOut:
-    return TargetOut(
-        asset_id=target.asset_id,
-        url=f"{download_url}/targets/{target.asset_id}",
-        position=target.position,
-        rendition=target.rendition,
-        path=target.path,
-        size=target.size,
-        crc32=None if target.crc32 is None else f"{target.crc32:08x}",
-        sha256=target.sha256,
-        state=target.state,
-        reason=target.reason,
     )
 
 

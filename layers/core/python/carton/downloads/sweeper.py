@@ -14,13 +14,14 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from carton.downloads.items import ACTIVE_STATES
+from carton.downloads.models import Download, DownloadState
 from carton.downloads.service import execution_arn, finish_delete, start_workflow, stop_workflow
-from carton.models import Download, DownloadState, utcnow
 from carton.packaging.steps import fail
 from carton.shared import aws
 from carton.shared.errors import NotFound, error_code
+from carton.shared.fields import utcnow
 from carton.shared.observability import logger, measure
-from carton.storage.keys import ACTIVE_STATES
 from carton.storage.schema import ACTIVITY_SHARDS, STALLED_AFTER_SECONDS
 from carton.store import Store
 

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from carton.models import DownloadError
+from carton.downloads.models import DownloadError
 from carton.shared.errors import PackagingError
 from carton.shared.observability import logger
 from carton.storage.schema import STALLED_AFTER_SECONDS

@@ -8,7 +8,7 @@ import contextlib
 
 from botocore.exceptions import ClientError
 
-from carton.models import Download
+from carton.downloads.models import Download
 from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import error_code

@@ -13,8 +13,9 @@ from pathlib import PurePosixPath
 
 from botocore.exceptions import ClientError
 
+from carton.assets.models import Asset, Derived
 from carton.assets.renditions import CannotDerive, derived_for
-from carton.models import Asset, Derived, Download, RenditionSpec, Target, TargetState
+from carton.downloads.models import Download, RenditionSpec, Target, TargetState
 from carton.packaging.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
 from carton.packaging.assembly import Source
 from carton.packaging.workers import source_forbidden

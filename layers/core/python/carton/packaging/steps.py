@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from carton.models import Download, DownloadState, Progress, TargetState, utcnow
+from carton.downloads.models import Download, DownloadState, Progress, TargetState
 from carton.packaging.assembly import assemble
 from carton.packaging.failures import error_from
 from carton.packaging.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
@@ -24,6 +24,7 @@ from carton.packaging.workers import PlanDocument, decode, document_of, encode, 
 from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import FORBIDDEN, MISSING, Conflict, NotFound, PackagingError, error_code
+from carton.shared.fields import utcnow
 from carton.shared.observability import MetricUnit, logger, measure
 from carton.storage.schema import ENDED_BADLY, plan_key
 from carton.store import Store

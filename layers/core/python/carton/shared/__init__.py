@@ -1,3 +1,3 @@
-"""What every part of Carton uses: AWS clients, settings, domain errors, logs and metrics,
-safe HTTP, S3 feeds, media types, presigned links. Imports nothing else of Carton but
-models."""
+"""What every part of Carton uses: AWS clients, settings, field types, domain errors, logs
+and metrics, safe HTTP, S3 feeds, media types, presigned links. Imports nothing else of
+Carton."""

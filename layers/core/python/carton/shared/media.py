@@ -7,7 +7,10 @@ Pure code. A declared content type is only believed when the bytes agree.
 
 from __future__ import annotations
 
-from carton.models import MediaGroup
+from typing import Literal, get_args
+
+MediaGroup = Literal["image", "video", "document", "other"]
+MEDIA_GROUPS: tuple[str, ...] = get_args(MediaGroup)
 
 SNIFF_BYTES = 4096
 

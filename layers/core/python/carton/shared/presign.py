@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
-from carton.models import utcnow
 from carton.shared import aws
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS
+from carton.shared.fields import utcnow
 
 
 def content_disposition(filename: str) -> str:

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import zlib
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from carton.models import Asset, Download, DownloadState
-from carton.shared.media import media_group
 from carton.storage.schema import (
-    ACTIVITY_SHARDS,
     BY_ACCOUNT_INDEX,
-    BY_ACTIVITY_INDEX,
     BY_ASSET_INDEX,
     BY_STATE_INDEX,
     BY_TYPE_INDEX,
     BY_USER_INDEX,
     BY_USER_STATE_INDEX,
-    LIST_SORT_KEY,
     Index,
 )
-from carton.storage.table import PK, SK, item_of
+from carton.storage.table import PK, SK
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -81,66 +76,14 @@ def index_partition(index: Index, account_id: str, **parts: str) -> str:
     return "#".join([account_partition(account_id), *(f"{name.upper()}#{parts[name]}" for name in names)])
 
 
-def download_index_keys(download: Download, state: DownloadState) -> dict[str, str]:
-    account, user = download.account_id, download.created_by
-    return {
-        LIST_SORT_KEY: list_sort_key(download.created_at, download.download_id),
-        BY_ACCOUNT_INDEX.keys.partition_key: index_partition(BY_ACCOUNT_INDEX, account),
-        BY_USER_INDEX.keys.partition_key: index_partition(BY_USER_INDEX, account, user=user),
-        BY_STATE_INDEX.keys.partition_key: index_partition(BY_STATE_INDEX, account, state=state.value),
-        BY_USER_STATE_INDEX.keys.partition_key: index_partition(
-            BY_USER_STATE_INDEX, account, user=user, state=state.value
-        ),
-        BY_TYPE_INDEX.keys.partition_key: index_partition(BY_TYPE_INDEX, account, type=download.download_type),
-    }
-
-
-ACTIVE_STATES = (DownloadState.PENDING, DownloadState.PACKAGING)
-ACTIVITY_KEY = BY_ACTIVITY_INDEX.keys.partition_key
-
-
 def activity_partition(shard: int) -> str:
     return f"ACTIVE#{shard}"
-
-
-def activity_of(download: Download, state: DownloadState) -> str | None:
-    """The download's partition of the activity index while the sweeper must watch it:
-    not yet ended, or being deleted; None once it needs no watching."""
-    if state in ACTIVE_STATES or download.deleting_since is not None:
-        return activity_partition(zlib.crc32(download.download_id.encode()) % ACTIVITY_SHARDS)
-    return None
-
-
-def download_item(download: Download) -> dict[str, Any]:
-    """A download as stored: its fields, its key and its list-index keys."""
-    item = item_of(
-        download,
-        **download_key(download.account_id, download.download_id),
-        **download_index_keys(download, download.state),
-    )
-    if (active := activity_of(download, download.state)) is not None:
-        item[ACTIVITY_KEY] = active
-    return item
 
 
 def assets_partition(index: Index, account_id: str, value: str = "") -> str:
     """Assets share the list indexes with downloads under their own partitions:
     by_account → all assets, by_type → per media type, by_state → per batch."""
     return f"{account_partition(account_id)}#ASSETS" + (f"#{index.name.upper()}#{value}" if value else "")
-
-
-def asset_item(asset: Asset) -> dict[str, Any]:
-    item = item_of(asset, **asset_key(asset.account_id, asset.asset_id))
-    if not asset.deleted:
-        item[LIST_SORT_KEY] = list_sort_key(asset.created_at, asset.asset_id)
-        item[BY_ACCOUNT_INDEX.keys.partition_key] = assets_partition(BY_ACCOUNT_INDEX, asset.account_id)
-        item[BY_TYPE_INDEX.keys.partition_key] = assets_partition(
-            BY_TYPE_INDEX, asset.account_id, media_group(asset.content_type)
-        )
-        item[BY_STATE_INDEX.keys.partition_key] = assets_partition(
-            BY_STATE_INDEX, asset.account_id, batch_text(asset.batch)
-        )
-    return item
 
 
 def batch_text(batch: datetime) -> str:
@@ -161,18 +104,6 @@ def counter_names(*, user: str | None = None, state: str | None = None, download
     return "all"
 
 
-def counters_of(download: Download, state: DownloadState) -> list[str]:
-    user = download.created_by
-    names = [
-        counter_names(),
-        counter_names(state=state.value),
-        counter_names(user=user),
-        counter_names(user=user, state=state.value),
-        counter_names(download_type=download.download_type),
-    ]
-    return [name for name in names if name is not None]
-
-
 def counter_update(account_id: str, download_id: str, deltas: dict[str, int], table: str) -> TransactWriteItemTypeDef:
     names = {f"#c{i}": name for i, name in enumerate(deltas)}
     values = {f":d{i}": delta for i, delta in enumerate(deltas.values())}
@@ -185,8 +116,3 @@ def counter_update(account_id: str, download_id: str, deltas: dict[str, int], ta
             "ExpressionAttributeValues": values,
         }
     }
-
-
-# Set by DELETE (Download.deleting_since); stored as NULL, or absent on older records, until then.
-DELETING_FIELD = "deleting_since"
-NOT_DELETING = "(attribute_not_exists(#deleting) OR attribute_type(#deleting, :null))"

@@ -28,7 +28,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from carton.accounts.keys import principal_from_context
-from carton.models import Principal
+from carton.accounts.models import Principal
 from carton.shared.config import ENV_CORS_ORIGINS, parse_origins, settings
 from carton.shared.errors import CartonError, NotFound, as_transient
 from carton.shared.observability import Handler, entrypoint

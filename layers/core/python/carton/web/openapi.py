@@ -20,10 +20,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from carton.models import MEDIA_GROUPS, DownloadState, ErrorBody
+from carton.downloads.models import DownloadState
+from carton.shared.media import MEDIA_GROUPS
 from carton.web.paging import MAX_PAGE_SIZE
 from carton.web.requests import MAX_JSON_DEPTH, MAX_PATH_PARAMETER_BYTES
 from carton.web.routes import API_PREFIX, DEPLOYED_ROUTES, MAX_EVENT_BYTES, Route, http_functions
+from carton.web.shapes import ErrorBody
 
 TITLE = "Carton"
 VERSION = "1.0.0"

@@ -9,23 +9,20 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from carton.downloads.target_records import TargetRecords
-from carton.models import Download, DownloadError, DownloadState, Target, utcnow
-from carton.shared.errors import Conflict, NotFound
-from carton.storage.keys import (
+from carton.downloads.items import (
     ACTIVITY_KEY,
-    COUNTER_SHARDS,
     DELETING_FIELD,
     NOT_DELETING,
     activity_of,
-    activity_partition,
-    counter_update,
-    counters_key,
     counters_of,
     download_index_keys,
     download_item,
-    download_key,
 )
+from carton.downloads.models import Download, DownloadError, DownloadState, Target
+from carton.downloads.target_repository import TargetRecords
+from carton.shared.errors import Conflict, NotFound
+from carton.shared.fields import utcnow
+from carton.storage.keys import COUNTER_SHARDS, activity_partition, counter_update, counters_key, download_key
 from carton.storage.schema import BY_ACTIVITY_INDEX
 from carton.storage.table import PK, SK, dynamo_value, failed_condition, record_of, refused_as
 

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from carton.models import Account, Principal, TokenRecord, User, utcnow
+from carton.accounts.models import Account, Principal, TokenRecord, User
 from carton.shared.errors import Conflict, NotFound
+from carton.shared.fields import utcnow
 from carton.storage.keys import account_partition
 from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from carton.models import Download, Target
+from carton.downloads.models import Download, Target
 from carton.shared.errors import NotFound
 from carton.storage.keys import TARGET_PREFIX, index_partition, list_sort_key, targets_partition
 from carton.storage.schema import BY_ASSET_INDEX, LIST_SORT_KEY

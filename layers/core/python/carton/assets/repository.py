@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from carton.models import Asset, Derived, Upload, UploadState, utcnow
+from carton.assets.models import Asset, Derived, Upload, UploadState
 from carton.shared.errors import Conflict, NotFound
-from carton.storage.keys import account_partition, asset_item, asset_key
+from carton.shared.fields import utcnow
+from carton.shared.media import media_group
+from carton.storage.keys import account_partition, asset_key, assets_partition, batch_text, list_sort_key
+from carton.storage.schema import BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, LIST_SORT_KEY
 from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as
+
+
+def asset_item(asset: Asset) -> dict[str, Any]:
+    item = item_of(asset, **asset_key(asset.account_id, asset.asset_id))
+    if not asset.deleted:
+        item[LIST_SORT_KEY] = list_sort_key(asset.created_at, asset.asset_id)
+        item[BY_ACCOUNT_INDEX.keys.partition_key] = assets_partition(BY_ACCOUNT_INDEX, asset.account_id)
+        item[BY_TYPE_INDEX.keys.partition_key] = assets_partition(
+            BY_TYPE_INDEX, asset.account_id, media_group(asset.content_type)
+        )
+        item[BY_STATE_INDEX.keys.partition_key] = assets_partition(
+            BY_STATE_INDEX, asset.account_id, batch_text(asset.batch)
+        )
+    return item
 
 
 class AssetRecords(TableLayer):

@@ -1,0 +1,142 @@
+"""Assets and uploads on the wire: what clients send, and what they are shown (each Out
+model built by its `of`)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from carton.assets.models import Asset, AssetMetadata, Filename, Translation, Upload, UploadState
+from carton.shared.fields import MAX_TEXT, utcnow
+from carton.shared.media import media_group
+from carton.web.routes import url_for
+from carton.web.shapes import ListOf
+
+
+class ReplaceAssetRequest(AssetMetadata):
+    """PUT replaces everything: each field must be sent (a left-out translation is removed)."""
+
+    translations: list[Translation] = Field(max_length=4)
+    note: str | None = Field(max_length=MAX_TEXT)
+    mature: bool
+
+
+class ImportAssetRequest(AssetMetadata):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    art: str = Field(min_length=1, description="an https URL to fetch, or the file's bytes in base64")
+    content_type: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("content_type", "contentType"),
+        max_length=100,
+        description="required with base64 art",
+    )
+    batch: datetime | None = Field(default=None, description="ISO 8601 UTC with milliseconds; default now")
+    update: bool = Field(
+        default=False, strict=True, description="on a duplicate, replace filename, note and translations first"
+    )
+
+    @field_validator("batch")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() != timedelta(0):
+            raise ValueError("batch must be in UTC (end it with Z)")
+        return value
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: Filename
+    content_type: str = Field(min_length=3, max_length=100)
+    size: int = Field(ge=1, le=5 * 1024**3, description="bytes; at most 5 GiB (one S3 PUT)")
+
+
+class AssetOut(BaseModel):
+    key: str
+    url: str
+    filename: str
+    content_type: str
+    media_type: str
+    size: int
+    sha256: str
+    crc32: str  # 8 hex digits
+    width: int | None
+    height: int | None
+    batch: datetime
+    translations: list[Translation]
+    note: str | None
+    mature: bool
+    created_at: datetime
+    updated_at: datetime
+    downloads_url: str
+
+    @classmethod
+    def of(cls, asset: Asset, base_url: str) -> AssetOut:
+        url = url_for("get_asset", base_url, key=asset.asset_id)
+        return cls(
+            key=asset.asset_id,
+            url=url,
+            filename=asset.filename,
+            content_type=asset.content_type,
+            media_type=media_group(asset.content_type),
+            size=asset.size,
+            sha256=asset.sha256,
+            crc32=f"{asset.crc32:08x}",
+            width=asset.width,
+            height=asset.height,
+            batch=asset.batch,
+            translations=asset.translations,
+            note=asset.note,
+            mature=asset.mature,
+            created_at=asset.created_at,
+            updated_at=asset.updated_at,
+            downloads_url=f"{url}/downloads",
+        )
+
+
+class UploadOut(BaseModel):
+    id: str
+    url: str
+    state: UploadState
+    filename: str
+    content_type: str
+    size: int
+    asset: str | None = Field(description="the asset key, once ingested")
+    asset_url: str | None
+    duplicate: bool
+    reason: str | None
+    upload_url: str | None = Field(
+        default=None,
+        description="Where to send the file (only in the answer to POST): a multipart/form-data POST of "
+        "every upload_fields entry, in order, then the file as the last part, named `file`",
+    )
+    upload_method: Literal["POST"] | None = None
+    upload_fields: dict[str, str] | None = Field(
+        default=None, description="Form fields S3 checks: key, content type, the exact size, the signature"
+    )
+    expires_at: datetime | None = Field(default=None, description="the form is refused after this time")
+
+    @classmethod
+    def of(cls, upload: Upload, base_url: str) -> UploadOut:
+        state, reason = upload.state, upload.reason
+        if state is UploadState.PENDING and utcnow() > upload.ingest_deadline:
+            state = UploadState.EXPIRED
+            reason = "no file was ingested: none arrived before the ticket expired, or it was removed first"
+        return cls(
+            id=upload.upload_id,
+            url=url_for("get_upload", base_url, upload_id=upload.upload_id),
+            state=state,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=upload.size,
+            asset=upload.asset_id,
+            asset_url=url_for("get_asset", base_url, key=upload.asset_id) if upload.asset_id else None,
+            duplicate=upload.duplicate,
+            reason=reason,
+        )
+
+
+AssetList = ListOf[AssetOut]

@@ -1,0 +1,202 @@
+"""Downloads on the wire: what clients send, and what they are shown (each Out model
+built by its `of`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+
+from carton.assets.models import AssetId
+from carton.downloads.models import (
+    Download,
+    DownloadError,
+    DownloadOptions,
+    DownloadState,
+    Layout,
+    NotificationStatus,
+    Progress,
+    Target,
+    TargetState,
+)
+from carton.shared.fields import MAX_NAME_LENGTH, Line
+from carton.web.routes import url_for
+from carton.web.shapes import ListOf
+
+MAX_ASSETS_PER_DOWNLOAD = 10_000
+
+
+class CreateDownloadRequest(DownloadOptions):
+    asset_ids: list[AssetId] = Field(
+        validation_alias=AliasChoices("asset_ids", "presentation_ids"),
+        min_length=1,
+        max_length=MAX_ASSETS_PER_DOWNLOAD,
+        description=f"1 to {MAX_ASSETS_PER_DOWNLOAD:,} unique asset ids of the caller's account",
+    )
+    name: Line | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
+    zip_filename: Line | None = Field(default=None, min_length=5, max_length=MAX_NAME_LENGTH)
+    layout: Layout = "flat"
+    download_type: Line = Field(default="archive", min_length=1, max_length=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _format_flat_alias(cls, data: Any) -> Any:
+        # Orbitvu's `format_flat` 1|0 means layout flat|folders.
+        if isinstance(data, dict) and "format_flat" in data:
+            data = dict(data)
+            flat = data.pop("format_flat")
+            if flat not in (0, 1, "0", "1", True, False):
+                raise ValueError("format_flat must be 1 (flat) or 0 (folders)")
+            if "layout" in data:
+                raise ValueError("give either layout or format_flat, not both")
+            data["layout"] = "flat" if str(int(flat)) == "1" else "folders"
+        return data
+
+    @field_validator("asset_ids")
+    @classmethod
+    def _unique(cls, ids: list[str]) -> list[str]:
+        duplicates = sorted(asset_id for asset_id, count in Counter(ids).items() if count > 1)
+        if duplicates:
+            raise ValueError(f"asset ids must be unique; repeated: {', '.join(duplicates[:10])}")
+        return ids
+
+    @field_validator("zip_filename")
+    @classmethod
+    def _zip_suffix(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().endswith(".zip"):
+            raise ValueError("zip_filename must end in .zip")
+        return value
+
+    @model_validator(mode="after")
+    def _individual_are_requested(self) -> CreateDownloadRequest:
+        strangers = sorted(set(self.renditions.individual) - set(self.asset_ids))
+        if strangers:
+            raise ValueError(f"renditions.individual names assets not in asset_ids: {', '.join(strangers[:10])}")
+        return self
+
+    def options(self) -> DownloadOptions:
+        return DownloadOptions.model_validate(self.model_dump(include=set(DownloadOptions.model_fields), by_alias=True))
+
+
+class Link(BaseModel):
+    id: str
+    email: str
+    url: str
+
+
+class NotifyOut(BaseModel):
+    emails: list[str]
+    webhook_url: str | None
+
+
+class DownloadOut(BaseModel):
+    id: str
+    url: str
+    name: str
+    zip_filename: str
+    file_name: str
+    download_type: str
+    state: DownloadState
+    complete: bool
+    progress: Progress
+    target_count: int
+    has_conversions: bool
+    assets: list[str]
+    layout: Layout
+    culture: str | None
+    name_template: str
+    renditions: dict[str, Any]
+    include_manifest: bool
+    on_missing: str
+    notify: NotifyOut
+    size: int | None
+    is_file_exists: bool
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    expires_at: datetime | None
+    error: DownloadError | None
+    notifications: dict[str, NotificationStatus] = Field(
+        description="per channel (email, webhook, event): sent, failed or refused, with the reason"
+    )
+    created_by: Link
+    user_email: str
+    user_url: str
+    download_url: str | None
+    file_url: str | None
+
+    @classmethod
+    def of(cls, download: Download, base_url: str) -> DownloadOut:
+        url = url_for("get_download", base_url, download_id=download.download_id)
+        user_url = url_for("get_user", base_url, user_id=download.created_by)
+        finished = download.state is DownloadState.COMPLETE
+        return cls(
+            id=download.download_id,
+            url=url,
+            name=download.name,
+            zip_filename=download.zip_filename,
+            file_name=download.zip_filename,
+            download_type=download.download_type,
+            state=download.state,
+            complete=finished,
+            progress=download.progress,
+            target_count=download.target_count,
+            has_conversions=download.has_conversions,
+            assets=download.asset_ids,
+            layout=download.layout,
+            culture=download.options.culture,
+            name_template=download.options.name_template,
+            renditions=download.options.renditions.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+            include_manifest=download.options.include_manifest,
+            on_missing=download.options.on_missing,
+            notify=NotifyOut(emails=download.options.notify.emails, webhook_url=download.options.notify.webhook_url),
+            size=download.size,
+            is_file_exists=finished,
+            created_at=download.created_at,
+            updated_at=download.updated_at,
+            completed_at=download.completed_at,
+            expires_at=download.expires_at,
+            error=download.error,
+            notifications=download.notifications,
+            created_by=Link(id=download.created_by, email=download.created_by_email, url=user_url),
+            user_email=download.created_by_email,
+            user_url=user_url,
+            download_url=f"{url}/download" if finished else None,
+            file_url=f"{url}/file" if finished else None,
+        )
+
+
+class TargetOut(BaseModel):
+    asset_id: str
+    url: str
+    position: int
+    rendition: str
+    path: str | None
+    size: int | None
+    crc32: str | None  # 8 hex digits, as zip tools print it
+    sha256: str | None
+    state: TargetState
+    reason: str | None
+
+    @classmethod
+    def of(cls, target: Target, download_url: str) -> TargetOut:
+        return cls(
+            asset_id=target.asset_id,
+            url=f"{download_url}/targets/{target.asset_id}",
+            position=target.position,
+            rendition=target.rendition,
+            path=target.path,
+            size=target.size,
+            crc32=None if target.crc32 is None else f"{target.crc32:08x}",
+            sha256=target.sha256,
+            state=target.state,
+            reason=target.reason,
+        )
+
+
+DownloadList = ListOf[DownloadOut]
+
+
+TargetList = ListOf[TargetOut]

@@ -1,0 +1,23 @@
+"""The envelopes every answer shares: a page of a list, and the error body."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+class ListOf(BaseModel, Generic[ItemT]):
+    """The envelope every list answers with; next/previous carry cursors."""
+
+    count: int | None
+    next: str | None
+    previous: str | None
+    results: list[ItemT]
+
+
+class ErrorBody(BaseModel):
+    message: str
+    errors: dict[str, list[str]] = Field(default_factory=dict)
