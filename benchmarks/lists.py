@@ -24,7 +24,8 @@ from carton.downloads.items import counters_of, download_item
 from carton.downloads.listing import list_downloads
 from carton.downloads.models import Download, DownloadState, Target
 from carton.shared import aws, config
-from carton.storage.keys import counters_key, index_partition, list_sort_key
+from carton.storage.counters import counters_key
+from carton.storage.keys import index_partition, list_sort_key
 from carton.storage.schema import BY_ASSET_INDEX, LIST_SORT_KEY
 from carton.store import Store
 from carton_local.resources import create_all

@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING, cast
 
 import boto3
 
-from carton.packaging.archive import Member, plan_archive
 from carton.packaging.assembly import GLUE_PART, Source, assemble
+from carton.packaging.formats.base import Member
+from carton.packaging.formats.zip import plan_archive
 from carton.packaging.workers import PlanDocument, document_of, pack_parts
 from tests.archives import verify_archive
 

@@ -21,7 +21,7 @@ from carton.downloads.models import Download, DownloadState, Target
 from carton.downloads.service import create_download
 from carton.shared.config import settings
 from carton.storage import listing
-from carton.storage.keys import counter_names
+from carton.storage.counters import counter_names
 from tests.integration.conftest import Carton, as_member, load_event
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

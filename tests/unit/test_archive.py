@@ -13,16 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carton.downloads.models import Target
-from carton.packaging.archive import (
-    MAX_NAME_BYTES,
-    ZIP32_LIMIT,
-    Member,
-    dos_datetime,
-    plan_archive,
-    safe_entry_name,
-    unique_names,
-)
-from carton.packaging.members import first_entry_small
+from carton.packaging.formats.base import Member
+from carton.packaging.formats.zip import ZIP32_LIMIT, dos_datetime, first_entry_small, plan_archive
+from carton.shared.names import MAX_NAME_BYTES, safe_entry_name, unique_names
 
 STAMP = datetime(2026, 11, 23, 9, 42, 16, tzinfo=UTC)
 
@@ -36,8 +29,8 @@ def build(files: dict[str, bytes]) -> bytes:
         assert out.tell() == entry.offset
         out.write(entry.header)
         out.write(data)
-    assert out.tell() == plan.central_directory_offset
-    out.write(plan.central_directory)
+    assert out.tell() == plan.tail_offset
+    out.write(plan.tail)
     assert out.tell() == plan.size
     return out.getvalue()
 
@@ -79,16 +72,16 @@ def test_zip64_records_appear_only_where_sizes_or_offsets_need_them() -> None:
     assert b"\x01\x00" not in first.header[30 + len(b"small.txt") :], "no ZIP64 extra on the first entry"
     assert len(big.header) == 30 + len(b"huge.bin") + 20, "sizes moved into a ZIP64 extra"
     assert last.offset > ZIP32_LIMIT
-    assert plan.central_directory_offset == last.end
+    assert plan.tail_offset == last.end
     # The end records carry the offsets past 4 GiB: ZIP64 end record and locator present.
-    assert b"PK\x06\x06" in plan.central_directory and b"PK\x06\x07" in plan.central_directory
+    assert b"PK\x06\x06" in plan.tail and b"PK\x06\x07" in plan.tail
 
 
 def test_more_than_65535_entries_gets_zip64_end_records() -> None:
     plan = plan_archive([Member(f"f{i}", 0, 0) for i in range(65_536)], STAMP)
-    assert b"PK\x06\x06" in plan.central_directory
+    assert b"PK\x06\x06" in plan.tail
     plan = plan_archive([Member(f"f{i}", 0, 0) for i in range(100)], STAMP)
-    assert b"PK\x06\x06" not in plan.central_directory
+    assert b"PK\x06\x06" not in plan.tail
 
 
 def test_dos_dates_clamp_to_what_zip_can_express() -> None:

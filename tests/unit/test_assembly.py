@@ -16,8 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carton.packaging import assembly
-from carton.packaging.archive import Member, plan_archive
 from carton.packaging.assembly import MAX_PARTS, Copy, Literal, Part, Source, Span, assemble, crc32_combine
+from carton.packaging.formats.base import Member
+from carton.packaging.formats.zip import plan_archive
 from carton.packaging.workers import PlanDocument, pack_parts
 from carton.shared.errors import StorageThrottled
 

@@ -3,7 +3,7 @@ from pydantic import ValidationError
 
 from carton.assets.models import AssetMetadata
 from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest
-from carton.downloads.service import zip_filename_for
+from carton.downloads.service import archive_filename_for
 from carton.shared.presign import content_disposition
 from carton.web.http import validation_errors
 
@@ -44,9 +44,9 @@ def test_unknown_fields_say_so() -> None:
 
 
 def test_zip_filenames_are_made_safe() -> None:
-    assert zip_filename_for(None, None, "abc") == "abc.zip"
-    assert zip_filename_for(None, "Spring / Summer", "abc") == "Spring _ Summer.zip"
-    assert zip_filename_for("../../evil.zip", None, "abc") == ".._.._evil.zip"
+    assert archive_filename_for(None, None, "abc", ".zip") == "abc.zip"
+    assert archive_filename_for(None, "Spring / Summer", "abc", ".zip") == "Spring _ Summer.zip"
+    assert archive_filename_for("../../evil.zip", None, "abc", ".zip") == ".._.._evil.zip"
 
 
 def test_content_disposition_has_an_ascii_fallback_and_utf8_name() -> None:

@@ -14,7 +14,8 @@ from pydantic import BaseModel
 from carton.accounts import api as accounts_api
 from carton.assets import api as assets_api
 from carton.downloads import api as downloads_api
-from carton.web.openapi import ERROR_DESCRIPTIONS, ERRORS, OPENAPI_VERSION, OPERATIONS, build_document, shadowed
+from carton.web.openapi import OPENAPI_VERSION, build_document, shadowed
+from carton.web.operations import ERROR_DESCRIPTIONS, ERRORS, OPERATIONS
 from carton.web.paging import PAGING_PARAMETERS
 from carton.web.routes import DEPLOYED_ROUTES, Route, routes_of
 

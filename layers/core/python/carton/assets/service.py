@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from carton.accounts.models import Principal
 from carton.assets.api import ImportAssetRequest
 from carton.assets.models import Asset, AssetMetadata
-from carton.packaging.archive import safe_entry_name
 from carton.shared import aws
 from carton.shared.checksums import Checksums, checksums
 from carton.shared.config import settings
@@ -23,6 +22,7 @@ from carton.shared.errors import Conflict, Gone, PayloadTooLarge, ValidationFail
 from carton.shared.fields import utcnow
 from carton.shared.images import ImageTooLarge, verify_image
 from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
+from carton.shared.names import safe_entry_name
 from carton.shared.observability import measure
 from carton.shared.safehttp import DeliveryFailed, TooLarge, UnsafeDestination, get
 from carton.storage.schema import ASSETS_PREFIX

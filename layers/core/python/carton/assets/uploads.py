@@ -12,7 +12,6 @@ from carton.accounts.models import Principal
 from carton.assets.api import UploadOut, UploadRequest
 from carton.assets.models import Asset, Upload, UploadState
 from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, new_key, object_key
-from carton.packaging.archive import safe_entry_name
 from carton.shared import aws, presign
 from carton.shared.checksums import Checksummer, Checksums
 from carton.shared.config import settings
@@ -20,6 +19,7 @@ from carton.shared.errors import MISSING, Conflict, NotFound, ValidationFailed, 
 from carton.shared.fields import utcnow
 from carton.shared.images import DimensionReader, ImageTooLarge
 from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
+from carton.shared.names import safe_entry_name
 from carton.shared.observability import measure
 from carton.storage.schema import UPLOADS_PREFIX
 from carton.store import Store

@@ -7,13 +7,8 @@ import zlib
 from typing import Any
 
 from carton.downloads.models import Download, DownloadState
-from carton.storage.keys import (
-    activity_partition,
-    counter_names,
-    download_key,
-    index_partition,
-    list_sort_key,
-)
+from carton.storage.counters import counter_names
+from carton.storage.keys import activity_partition, download_key, index_partition, list_sort_key
 from carton.storage.schema import (
     ACTIVITY_SHARDS,
     BY_ACCOUNT_INDEX,

@@ -12,7 +12,8 @@ from carton.accounts.models import Principal, Role
 from carton.assets.models import AssetId
 from carton.downloads.models import Download, DownloadState, Target
 from carton.shared.errors import Forbidden, ValidationFailed
-from carton.storage.keys import TARGET_PREFIX, counter_names, download_key, index_partition, targets_partition
+from carton.storage.counters import counter_names
+from carton.storage.keys import TARGET_PREFIX, download_key, index_partition, targets_partition
 from carton.storage.listing import ListPlan, Page, Phase, paged
 from carton.storage.schema import (
     BY_ACCOUNT_INDEX,

@@ -22,12 +22,13 @@ from carton.downloads.models import Download, DownloadError, DownloadState, Targ
 from carton.downloads.target_repository import TargetRecords
 from carton.shared.errors import Conflict, NotFound
 from carton.shared.fields import utcnow
-from carton.storage.keys import COUNTER_SHARDS, activity_partition, counter_update, counters_key, download_key
+from carton.storage.counters import CounterRecords, counter_update
+from carton.storage.keys import activity_partition, download_key
 from carton.storage.schema import BY_ACTIVITY_INDEX
-from carton.storage.table import PK, SK, dynamo_value, failed_condition, record_of, refused_as
+from carton.storage.table import PK, dynamo_value, failed_condition, record_of, refused_as
 
 
-class DownloadRecords(TargetRecords):
+class DownloadRecords(TargetRecords, CounterRecords):
     def create_download(self, download: Download, targets: Sequence[Target] = ()) -> None:
         """The download (with its planned targets) and the account's counters, or nothing.
 
@@ -269,17 +270,3 @@ class DownloadRecords(TargetRecords):
                     ),
                 ]
             )
-
-    def counters(self, account_id: str) -> dict[str, int]:
-        """The account's counters, summed over their shards (one consistent BatchGet)."""
-        keys = [counters_key(account_id, shard) for shard in range(COUNTER_SHARDS)]
-        request: dict[str, Any] = {self.table.name: {"Keys": keys, "ConsistentRead": True}}
-        totals: dict[str, int] = {}
-        while request:
-            response = self.client.batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(self.table.name, []):
-                for key, value in item.items():
-                    if key not in (PK, SK):
-                        totals[key] = totals.get(key, 0) + int(str(value))
-            request = response.get("UnprocessedKeys") or {}
-        return totals

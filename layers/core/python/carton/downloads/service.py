@@ -23,11 +23,12 @@ from carton.accounts.models import Principal, Role
 from carton.accounts.service import refused_recipients
 from carton.downloads.api import CreateDownloadRequest
 from carton.downloads.models import Download, DownloadError, DownloadState, Target
-from carton.packaging.archive import safe_entry_name
+from carton.packaging.formats import DEFAULT_FORMAT, FORMATS, format_of
 from carton.packaging.leftovers import archive_key_of, remove_leftovers
 from carton.shared import aws, presign
 from carton.shared.config import settings
 from carton.shared.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed, error_code
+from carton.shared.names import safe_entry_name
 from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, checked_destination
 from carton.storage.schema import TABLE_KEYS
 from carton.store import Store
@@ -36,11 +37,11 @@ from carton.web.routes import API_PREFIX
 _LISTED_UNKNOWN_IDS = 20
 
 
-def zip_filename_for(requested: str | None, name: str | None, download_id: str) -> str:
+def archive_filename_for(requested: str | None, name: str | None, download_id: str, extension: str) -> str:
     """A safe archive file name: the requested one, else from the name, else the id."""
-    base = requested or (f"{name}.zip" if name else f"{download_id}.zip")
-    safe = safe_entry_name(base.replace("/", "_"), fallback=f"{download_id}.zip")
-    return safe if safe.lower().endswith(".zip") else f"{safe}.zip"
+    base = requested or f"{name or download_id}{extension}"
+    safe = safe_entry_name(base.replace("/", "_"), fallback=f"{download_id}{extension}")
+    return safe if safe.lower().endswith(extension) else f"{safe}{extension}"
 
 
 def create_download(principal: Principal, request: CreateDownloadRequest, store: Store) -> Download:
@@ -77,7 +78,9 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
         created_by=principal.user_id,
         created_by_email=creator.email,
         name=request.name or f"Download {download_id[:8]}",
-        zip_filename=zip_filename_for(request.zip_filename, request.name, download_id),
+        zip_filename=archive_filename_for(
+            request.zip_filename, request.name, download_id, FORMATS[DEFAULT_FORMAT].extension
+        ),
         layout=request.layout,
         download_type=request.download_type,
         asset_ids=request.asset_ids,
@@ -143,9 +146,8 @@ def archive_link(principal: Principal, download_id: str, store: Store) -> str:
             "The archive is not ready",
             {"state": [f"download is {download.state.value}; the file exists once it is complete"]},
         )
-    return presign.archive_get(
-        settings().archives_bucket, download.archive_key, download.zip_filename, "application/zip"
-    )
+    content_type = format_of(download).content_type
+    return presign.archive_get(settings().archives_bucket, download.archive_key, download.zip_filename, content_type)
 
 
 def delete_download(principal: Principal, download_id: str, store: Store) -> None:

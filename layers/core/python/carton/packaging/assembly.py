@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
-from carton.packaging.archive import ArchivePlan
+from carton.packaging.formats.base import ArchivePlan
 
 MiB = 1024 * 1024
 MIN_PART = 5 * MiB
@@ -220,8 +220,11 @@ def assemble(plan: ArchivePlan, sources: Sequence[Source]) -> Assembly:
         else:
             builder.add_glue(Span(index, 0, entry.member.size))
         crc = crc32_combine(crc, entry.member.crc32, entry.member.size)
-    builder.add_glue(Literal(plan.central_directory))
-    crc = zlib.crc32(plan.central_directory, crc)
+        if entry.padding:
+            builder.add_glue(Literal(entry.padding))
+            crc = zlib.crc32(entry.padding, crc)
+    builder.add_glue(Literal(plan.tail))
+    crc = zlib.crc32(plan.tail, crc)
     parts = builder.finish()
     if len(parts) > MAX_PARTS:
         raise ValueError(f"{len(parts)} parts is over S3's {MAX_PARTS}")

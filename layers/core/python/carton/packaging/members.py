@@ -16,13 +16,15 @@ from botocore.exceptions import ClientError
 from carton.assets.models import Asset, Derived
 from carton.assets.renditions import CannotDerive, derived_for
 from carton.downloads.models import Download, RenditionSpec, Target, TargetState
-from carton.packaging.archive import ZIP32_LIMIT, ArchivePlan, Member, plan_archive, safe_entry_name, unique_names
 from carton.packaging.assembly import Source
+from carton.packaging.formats import format_of
+from carton.packaging.formats.base import ArchivePlan, Member
 from carton.packaging.workers import source_forbidden
 from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import CHANGED, FORBIDDEN, MISSING, PackagingError, error_code
 from carton.shared.media import media_group
+from carton.shared.names import safe_entry_name, unique_names
 from carton.store import Store
 
 MANIFEST_NAME = "manifest.json"
@@ -149,7 +151,8 @@ def manifest_bytes(download: Download, targets: Iterable[Target]) -> bytes:
 
 def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan, list[Source], list[bool]]:
     """The archive's layout, each member's source and whether it counts as a requested file."""
-    packed = first_entry_small([t for t in targets if t.state is not TargetState.SKIPPED])
+    archive_format = format_of(download)
+    packed = archive_format.order([t for t in targets if t.state is not TargetState.SKIPPED])
     members = [Member(name=t.path or "", size=t.size or 0, crc32=t.crc32 or 0) for t in packed]
     sources = [Source(t.source_key or "", t.source_etag or "", t.size or 0) for t in packed]
     counted = [True] * len(packed)
@@ -158,17 +161,7 @@ def archive_plan(download: Download, targets: list[Target]) -> tuple[ArchivePlan
         members.append(Member(name=MANIFEST_NAME, size=len(manifest), crc32=zlib.crc32(manifest)))
         sources.append(Source("", "", len(manifest), inline=manifest))
         counted.append(False)
-    return plan_archive(members, modified=download.created_at), sources, counted
-
-
-def first_entry_small(packed: list[Target]) -> list[Target]:
-    """A first entry of 4 GiB or more would carry ZIP64 fields, which macOS's and Safari's
-    automatic extraction refuse; a smaller file, if there is one, goes first instead."""
-    if packed and (packed[0].size or 0) >= ZIP32_LIMIT:
-        small = next((i for i, t in enumerate(packed) if (t.size or 0) < ZIP32_LIMIT), None)
-        if small is not None:
-            return [packed[small], *packed[:small], *packed[small + 1 :]]
-    return packed
+    return archive_format.plan(members, modified=download.created_at), sources, counted
 
 
 def unreadable_sources(targets: list[Target]) -> dict[str, str]:

@@ -18,45 +18,18 @@ from botocore.exceptions import ClientError
 from carton.downloads.models import Download, DownloadState, Progress, TargetState
 from carton.packaging.assembly import assemble
 from carton.packaging.failures import error_from
-from carton.packaging.leftovers import abort, archive_key_of, open_uploads_under, remove_leftovers
+from carton.packaging.formats import format_of
+from carton.packaging.leftovers import archive_key_of, remove_leftovers
 from carton.packaging.members import archive_plan, deriver, plan_targets, skipped_target, unreadable_sources
+from carton.packaging.multipart import abort_earlier_attempt, check_archive, uploaded_parts
 from carton.packaging.workers import PlanDocument, decode, document_of, encode, pack_parts
 from carton.shared import aws
 from carton.shared.config import settings
-from carton.shared.errors import FORBIDDEN, MISSING, Conflict, NotFound, PackagingError, error_code
+from carton.shared.errors import MISSING, Conflict, NotFound, PackagingError, error_code
 from carton.shared.fields import utcnow
 from carton.shared.observability import MetricUnit, logger, measure
 from carton.storage.schema import ENDED_BADLY, plan_key
 from carton.store import Store
-
-
-def _open_uploads(bucket: str, key: str) -> list[str]:
-    """Every unfinished multipart upload of `key` (s3:ListBucketMultipartUploads)."""
-    return [upload_id for found, upload_id in open_uploads_under(bucket, key) if found == key]
-
-
-def _abort_earlier_attempt(download: Download, store: Store) -> None:
-    """Prepare runs again after a timeout: abort any upload an earlier attempt opened,
-    whether or not it lived to record it, before this attempt opens its own."""
-    bucket, key = settings().archives_bucket, archive_key_of(download)
-    try:
-        open_uploads = _open_uploads(bucket, key)
-    except ClientError as error:
-        if error_code(error) in FORBIDDEN:
-            raise PackagingError(
-                "archives_forbidden",
-                "Carton may not list the unfinished uploads of its archives bucket (s3:ListBucketMultipartUploads); "
-                "check the deployment's permissions",
-            ) from error
-        raise
-    if download.upload_id:
-        abort(bucket, download.archive_key or key, download.upload_id)
-    for upload_id in open_uploads:
-        abort(bucket, key, upload_id)
-    if download.upload_id:
-        store.update_download(
-            download.account_id, download.download_id, expect=[DownloadState.PACKAGING], upload_id=None
-        )
 
 
 def _begin(account_id: str, download_id: str, store: Store) -> tuple[Download, bool]:
@@ -84,7 +57,7 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     """
     download, rerun = _begin(account_id, download_id, store)
     if rerun:
-        _abort_earlier_attempt(download, store)
+        abort_earlier_attempt(download, store)
     targets = plan_targets(download, store.get_assets(account_id, download.asset_ids), deriver(store))
     unreadable = unreadable_sources(targets)
     if unreadable and download.options.on_missing == "fail":
@@ -103,7 +76,11 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     s3, bucket = aws.s3(), settings().archives_bucket
     key = archive_key_of(download)
     upload_id = s3.create_multipart_upload(
-        Bucket=bucket, Key=key, ContentType="application/zip", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+        Bucket=bucket,
+        Key=key,
+        ContentType=format_of(download).content_type,
+        ChecksumAlgorithm="CRC32",
+        ChecksumType="FULL_OBJECT",
     )["UploadId"]
     try:
         # Recorded at once, so that DELETE, the failure step and a rerun can abort it
@@ -150,58 +127,6 @@ def pack(account_id: str, download_id: str, first: int, last: int, store: Store)
     return {"parts": result.parts, "streamed_bytes": result.streamed_bytes, "copied_bytes": result.copied_bytes}
 
 
-def _uploaded_parts(document: PlanDocument) -> list[Any] | None:
-    """The parts S3 holds for the upload, or None when it is no longer open (completed,
-    or aborted)."""
-    uploaded: list[Any] = []
-    try:
-        for page in (
-            aws.s3()
-            .get_paginator("list_parts")
-            .paginate(Bucket=settings().archives_bucket, Key=document.archive_key, UploadId=document.upload_id)
-        ):
-            uploaded.extend(page.get("Parts", []))
-    except ClientError as error:
-        if error_code(error) == "NoSuchUpload":
-            return None
-        raise
-    return uploaded
-
-
-def _check_archive(document: PlanDocument, crc: str) -> None:
-    """The archive S3 holds is exactly the planned one (size, and the FULL_OBJECT CRC-32
-    where S3 reports it); one that is not is removed, so no wrong archive outlives the
-    failure."""
-    s3, bucket = aws.s3(), settings().archives_bucket
-    try:
-        head = s3.head_object(Bucket=bucket, Key=document.archive_key, ChecksumMode="ENABLED")
-    except ClientError as error:
-        code = error_code(error)
-        if code in MISSING:
-            raise PackagingError(
-                "upload_gone", "the archive's upload was aborted (the download was deleted?)"
-            ) from error
-        if code in FORBIDDEN:
-            raise PackagingError(
-                "archive_forbidden",
-                "Carton may not read its archives bucket (s3:GetObject/s3:ListBucket); "
-                "check the deployment's permissions",
-            ) from error
-        raise
-    problem: PackagingError | None = None
-    if head["ContentLength"] != document.size:
-        problem = PackagingError(
-            "archive_size_mismatch", f"archive holds {head['ContentLength']} bytes, the plan {document.size}"
-        )
-    elif head.get("ChecksumType") == "FULL_OBJECT" and head.get("ChecksumCRC32") not in (None, crc):
-        problem = PackagingError(
-            "archive_crc_mismatch", f"S3 reports CRC-32 {head.get('ChecksumCRC32')}, the plan {crc}"
-        )
-    if problem is not None:
-        s3.delete_object(Bucket=bucket, Key=document.archive_key)
-        raise problem
-
-
 def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     """Finish the upload and mark the download complete, but only if S3 holds exactly the
     planned archive: every part, the planned size, and (where S3 reports it) the CRC-32.
@@ -226,7 +151,7 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
         raise
     document = decode(plan)
     crc = base64.b64encode(document.crc32.to_bytes(4, "big")).decode()
-    uploaded = _uploaded_parts(document)
+    uploaded = uploaded_parts(document)
     if uploaded is not None:
         sizes = {part["PartNumber"]: part["Size"] for part in uploaded}
         missing = [part.number for part in document.parts if sizes.get(part.number) != part.size]
@@ -251,7 +176,7 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
         except ClientError as error:
             if error_code(error) != "NoSuchUpload":  # else completed meanwhile: the archive is checked below
                 raise
-    _check_archive(document, crc)
+    check_archive(document, crc)
     targets = store.targets(account_id, download_id)
     # Writes each target whole: running it twice writes the same items.
     store.put_targets(

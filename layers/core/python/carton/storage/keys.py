@@ -3,7 +3,6 @@ list-index keys, counters and the activity index (the schema's names: carton.sto
 
 from __future__ import annotations
 
-import zlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -19,7 +18,7 @@ from carton.storage.schema import (
 from carton.storage.table import PK, SK
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+    pass
 
 
 def account_partition(account_id: str) -> str:
@@ -32,20 +31,6 @@ def download_key(account_id: str, download_id: str) -> dict[str, str]:
 
 def asset_key(account_id: str, asset_id: str) -> dict[str, str]:
     return {PK: account_partition(account_id), SK: f"ASSET#{asset_id}"}
-
-
-# An account's list counters are spread over shards, each download counting in one (by
-# its id): downloads of one account changing state together touch different items, so
-# their transactions do not cancel each other (a transaction conflicts on a shared item).
-COUNTER_SHARDS = 8
-
-
-def counters_key(account_id: str, shard: int) -> dict[str, str]:
-    return {PK: account_partition(account_id), SK: f"COUNTERS#{shard}"}
-
-
-def counter_shard(download_id: str) -> int:
-    return zlib.crc32(download_id.encode()) % COUNTER_SHARDS
 
 
 TARGET_PREFIX = "TARGET#"
@@ -89,30 +74,3 @@ def assets_partition(index: Index, account_id: str, value: str = "") -> str:
 def batch_text(batch: datetime) -> str:
     """A batch as OrbitKit writes it: ISO 8601 UTC with milliseconds."""
     return batch.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{batch.microsecond // 1000:03d}Z"
-
-
-def counter_names(*, user: str | None = None, state: str | None = None, download_type: str | None = None) -> str | None:
-    """The counter that holds how many downloads match, or None if none is kept for that mix."""
-    if download_type is not None:
-        return f"type#{download_type}" if user is None and state is None else None
-    if user is not None and state is not None:
-        return f"user#{user}#state#{state}"
-    if user is not None:
-        return f"user#{user}"
-    if state is not None:
-        return f"state#{state}"
-    return "all"
-
-
-def counter_update(account_id: str, download_id: str, deltas: dict[str, int], table: str) -> TransactWriteItemTypeDef:
-    names = {f"#c{i}": name for i, name in enumerate(deltas)}
-    values = {f":d{i}": delta for i, delta in enumerate(deltas.values())}
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": counters_key(account_id, counter_shard(download_id)),
-            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :d{i}" for i in range(len(deltas))),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
-    }

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from carton.storage.counters import CounterRecords
 from carton.storage.schema import LIST_SORT_KEY, Index
 from carton.web.paging import Cursor, PageRequest, Position, encode_cursor, envelope, link, parse_page_request
 
@@ -30,26 +31,6 @@ RENDERED_OVERHEAD = 4096
 # Characters that JSON or XML spell out longer: escaped quotes, backslashes, markup,
 # control characters (JSON-escaped once in the body, once more inside Lambda's response).
 _ESCAPED = re.compile(r'[&<>"\\\x00-\x1f]')
-
-
-class Listable(Protocol):
-    """What the list engine reads: pages of an index, batches of items, the counters."""
-
-    def query_index(
-        self,
-        index: Index | None,
-        partition: str,
-        *,
-        forward: bool,
-        lower: str | None,
-        upper: str | None,
-        limit: int,
-        start: dict[str, Any] | None = None,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]: ...
-
-    def batch_get(self, keys: Sequence[dict[str, str]]) -> Iterator[dict[str, Any]]: ...
-
-    def counters(self, account_id: str) -> dict[str, int]: ...
 
 
 def rendered_weight(value: Any) -> int:
@@ -97,7 +78,7 @@ class Page:
 
 @dataclass
 class _Reader:
-    store: Listable
+    store: CounterRecords
     plan: ListPlan
     chunk: int
     items_read: int = 0
@@ -161,7 +142,7 @@ class _Reader:
                     yield phase_index, item
 
 
-def read_page(store: Listable, plan: ListPlan, request: PageRequest) -> Page:
+def read_page(store: CounterRecords, plan: ListPlan, request: PageRequest) -> Page:
     cursor: Cursor | None = request.cursor
     backwards = bool(cursor and cursor.backwards)
     # The page, one more to know whether there is a next page, and one more because
@@ -194,14 +175,14 @@ def read_page(store: Listable, plan: ListPlan, request: PageRequest) -> Page:
     )
 
 
-def count_by_walking(store: Listable, plan: ListPlan) -> tuple[int, int]:
+def count_by_walking(store: CounterRecords, plan: ListPlan) -> tuple[int, int]:
     """How many items the list holds, and how many items were read to find out."""
     reader = _Reader(store, plan, chunk=1000)
     total = sum(1 for _ in reader.items(None, backwards=False))
     return total, reader.items_read
 
 
-def count(store: Listable, plan: ListPlan, account_id: str, counters: dict[str, int] | None = None) -> int:
+def count(store: CounterRecords, plan: ListPlan, account_id: str, counters: dict[str, int] | None = None) -> int:
     values = counters if counters is not None else store.counters(account_id)
     return sum(max(values.get(name, 0), 0) for name in plan.counters or ())
 
@@ -221,7 +202,7 @@ def page_links(
 
 
 def paged(
-    store: Listable,
+    store: CounterRecords,
     plan: ListPlan,
     parameters: Mapping[str, str],
     cursor_key: bytes,

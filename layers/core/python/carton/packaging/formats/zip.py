@@ -1,4 +1,4 @@
-"""ZIP archive planning: pure code, no I/O.
+"""ZIP: every fact of the format Carton writes, planned with no I/O.
 
 Every member's size and CRC-32 is known before a byte moves (assets carry them from
 ingest), so the whole archive is laid out up front: STORED entries with sizes and CRCs
@@ -10,13 +10,11 @@ writer (a stream, or S3 parts) can assemble the archive from it.
 
 from __future__ import annotations
 
-import re
 import struct
-import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from pathlib import PurePosixPath
+
+from carton.packaging.formats.base import ArchivePlan, Member, PlannedEntry, SizedT
 
 ZIP32_LIMIT = 0xFFFFFFFF
 ZIP16_LIMIT = 0xFFFF
@@ -26,112 +24,6 @@ _VERSION_ZIP64 = 45
 _MADE_BY_UNIX = 3 << 8
 _REGULAR_FILE_MODE = 0o100644 << 16
 _ZIP64_EXTRA_ID = 0x0001
-
-# Names are bounded so that every unzip tool and file system can create them.
-MAX_COMPONENT_BYTES = 200
-MAX_NAME_BYTES = 1000
-_RESERVED = set('<>:"|?*')
-_DRIVE = re.compile(r"^(?:/*[A-Za-z]:)+")
-_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {f"{p}{n}" for p in ("COM", "LPT") for n in range(1, 10)}
-
-
-@dataclass(frozen=True)
-class Member:
-    """One file to store: its (already safe) name, size and CRC-32."""
-
-    name: str
-    size: int
-    crc32: int
-
-
-@dataclass(frozen=True)
-class PlannedEntry:
-    member: Member
-    offset: int  # where its local header starts
-    header: bytes  # local file header, data follows immediately
-
-    @property
-    def data_offset(self) -> int:
-        return self.offset + len(self.header)
-
-    @property
-    def end(self) -> int:
-        return self.data_offset + self.member.size
-
-
-@dataclass(frozen=True)
-class ArchivePlan:
-    entries: tuple[PlannedEntry, ...]
-    central_directory: bytes  # central headers + (ZIP64 end records) + end record
-    central_directory_offset: int
-
-    @property
-    def size(self) -> int:
-        return self.central_directory_offset + len(self.central_directory)
-
-
-def _truncate_utf8(text: str, limit: int) -> str:
-    encoded = text.encode("utf-8")
-    if len(encoded) <= limit:
-        return text
-    return encoded[:limit].decode("utf-8", errors="ignore")
-
-
-def _safe_component(component: str) -> str:
-    cleaned = "".join(
-        "_" if ch in _RESERVED else ch
-        for ch in component
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-    )
-    # Windows drops trailing dots and spaces, which would merge distinct names.
-    cleaned = cleaned.strip().rstrip(". ")
-    if cleaned in ("", ".", ".."):
-        return ""
-    stem, dot, suffix = cleaned.partition(".")
-    if stem.upper() in _WINDOWS_DEVICES:
-        cleaned = f"_{stem}{dot}{suffix}"
-    if len(cleaned.encode("utf-8")) > MAX_COMPONENT_BYTES:
-        path = PurePosixPath(cleaned)
-        ext = _truncate_utf8(path.suffix, 20) if path.suffix else ""
-        cleaned = (
-            _truncate_utf8(cleaned[: len(cleaned) - len(path.suffix)], MAX_COMPONENT_BYTES - len(ext.encode())) + ext
-        )
-    return cleaned
-
-
-def safe_entry_name(raw: str, fallback: str = "file") -> str:
-    """A relative, normalised archive path that can never escape the extraction folder.
-
-    Backslashes count as separators, `.`/`..`/empty components and drive letters are
-    dropped, control characters removed, characters Windows forbids replaced.
-    """
-    text = _DRIVE.sub("", unicodedata.normalize("NFC", raw).replace("\\", "/"))
-    parts = [part for part in map(_safe_component, text.split("/")) if part]
-    name = "/".join(parts) or fallback
-    while len(name.encode("utf-8")) > MAX_NAME_BYTES and "/" in name:
-        name = name.split("/", 1)[1]
-    return _truncate_utf8(name, MAX_NAME_BYTES) or fallback
-
-
-def _with_counter(name: str, counter: int) -> str:
-    path = PurePosixPath(name)
-    stem = name[: len(name) - len(path.suffix)] if path.suffix else name
-    return f"{stem} ({counter}){path.suffix}"
-
-
-def unique_names(names: Iterable[str]) -> list[str]:
-    """Make names unique ignoring case, in order: `a.jpg`, `A.jpg` -> `a.jpg`, `A (1).jpg`."""
-    wanted = list(names)
-    taken: set[str] = set()
-    result: list[str] = []
-    for name in wanted:
-        candidate, counter = name, 0
-        while candidate.casefold() in taken:
-            counter += 1
-            candidate = _with_counter(name, counter)
-        taken.add(candidate.casefold())
-        result.append(candidate)
-    return result
 
 
 def dos_datetime(moment: datetime) -> tuple[int, int]:
@@ -255,6 +147,31 @@ def plan_archive(members: Sequence[Member], modified: datetime) -> ArchivePlan:
     central = b"".join(_central_header(entry, stamp) for entry in entries)
     return ArchivePlan(
         entries=tuple(entries),
-        central_directory=central + _end_records(len(entries), offset, len(central)),
-        central_directory_offset=offset,
+        tail=central + _end_records(len(entries), offset, len(central)),
+        tail_offset=offset,
     )
+
+
+def first_entry_small(members: list[SizedT]) -> list[SizedT]:
+    """A first entry of 4 GiB or more would carry ZIP64 fields, which macOS's and Safari's
+    automatic extraction refuse; a smaller file, if there is one, goes first instead."""
+    if members and (members[0].size or 0) >= ZIP32_LIMIT:
+        small = next((i for i, m in enumerate(members) if (m.size or 0) < ZIP32_LIMIT), None)
+        if small is not None:
+            return [members[small], *members[:small], *members[small + 1 :]]
+    return members
+
+
+class Zip:
+    name = "zip"
+    content_type = "application/zip"
+    extension = ".zip"
+
+    def order(self, members: list[SizedT]) -> list[SizedT]:
+        return first_entry_small(members)
+
+    def plan(self, members: Sequence[Member], modified: datetime) -> ArchivePlan:
+        return plan_archive(members, modified)
+
+
+ZIP = Zip()
