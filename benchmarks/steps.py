@@ -275,7 +275,7 @@ CASES = [Case("targets", scaled=False), Case("parts", scaled=True)]
 def run_case(case: Case, asset_ids: list[str], trace: bool) -> list[dict[str, object]]:
     from carton.shared import aws
     from carton.shared.config import settings
-    from carton.storage.schema import plan_key
+    from carton.storage.objects import plan_key
     from carton.store import Store
 
     label = f"{case.name}{' (tracemalloc)' if trace else ''}"

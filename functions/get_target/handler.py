@@ -7,7 +7,6 @@ from carton.downloads.service import readable_download
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, base_url, principal, route_of
 from carton.web.responses import documented, json_response
-from carton.web.routes import API_PREFIX
 
 app = api_resolver()
 
@@ -17,8 +16,7 @@ def target(download_id: str, asset_id: str) -> Response[str]:
     store = Store()
     download = readable_download(principal(app), download_id, store)
     found = store.get_target(download.account_id, download_id, asset_id)
-    url = f"{base_url(app)}{API_PREFIX}/downloads/{download_id}"
-    return json_response(200, TargetOut.of(found, url).model_dump(mode="json"))
+    return json_response(200, TargetOut.of(found, base_url(app)).model_dump(mode="json"))
 
 
 lambda_handler = api_handler(app)

@@ -8,7 +8,6 @@ from carton.downloads.service import readable_download
 from carton.store import Store
 from carton.web.http import api_handler, api_resolver, list_call, route_of
 from carton.web.responses import documented, page_response
-from carton.web.routes import API_PREFIX
 
 app = api_resolver()
 
@@ -17,9 +16,8 @@ app = api_resolver()
 def targets(download_id: str) -> Response[str]:
     call, store = list_call(app), Store()
     download = readable_download(call.principal, download_id, store)
-    url = f"{call.base}{API_PREFIX}/downloads/{download_id}"
     body, found = list_targets(download, call.parameters, store, call.cursor_key, call.url)
-    return page_response(body, found, lambda target: TargetOut.of(target, url))
+    return page_response(body, found, lambda target: TargetOut.of(target, call.base))
 
 
 lambda_handler = api_handler(app)

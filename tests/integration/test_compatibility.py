@@ -9,9 +9,10 @@ import pytest
 
 from carton.assets.models import Asset
 from carton.assets.repository import asset_item
-from carton.assets.service import object_key, store_bytes
+from carton.assets.service import store_bytes
 from carton.shared import aws
 from carton.shared.checksums import checksums
+from carton.storage.objects import asset_object_key as object_key
 from carton_local.demo import png
 from tests.archives import verify_archive
 from tests.integration.conftest import Carton

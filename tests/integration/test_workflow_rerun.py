@@ -13,7 +13,7 @@ from carton.downloads.models import DownloadState, TargetState
 from carton.packaging.leftovers import archive_key_of
 from carton.packaging.workers import decode, encode
 from carton.shared import aws
-from carton.storage.schema import plan_key
+from carton.storage.objects import plan_key
 from carton.store import Store
 from carton_local.lambdas import FunctionError
 from tests.integration.conftest import Carton

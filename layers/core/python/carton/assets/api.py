@@ -93,7 +93,7 @@ class AssetOut(BaseModel):
             mature=asset.mature,
             created_at=asset.created_at,
             updated_at=asset.updated_at,
-            downloads_url=f"{url}/downloads",
+            downloads_url=url_for("asset_downloads", base_url, key=asset.asset_id),
         )
 
 

@@ -20,7 +20,7 @@ from carton.shared.checksums import checksums
 from carton.shared.config import settings
 from carton.shared.images import pillow
 from carton.shared.media import IMAGE_TYPES
-from carton.storage.schema import DERIVED_PREFIX
+from carton.storage.objects import derived_object_key
 from carton.store import Store
 
 # Named renditions: longest side, format, quality.
@@ -89,7 +89,7 @@ def derived_for(asset: Asset, spec: RenditionSpec, store: Store) -> Derived:
     s3, bucket = aws.s3(), settings().assets_bucket
     original = s3.get_object(Bucket=bucket, Key=asset.s3_key, IfMatch=asset.etag)["Body"].read()
     rendered = render(original, spec)
-    key = f"{DERIVED_PREFIX}{asset.account_id}/{asset.asset_id}/{identity}{rendered.extension}"
+    key = derived_object_key(asset.account_id, asset.asset_id, identity, rendered.extension)
     stored = s3.put_object(
         Bucket=bucket, Key=key, Body=rendered.data, ContentType=rendered.content_type, ChecksumAlgorithm="CRC32"
     )

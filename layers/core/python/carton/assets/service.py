@@ -22,10 +22,9 @@ from carton.shared.errors import Conflict, Gone, PayloadTooLarge, ValidationFail
 from carton.shared.fields import utcnow
 from carton.shared.images import ImageTooLarge, verify_image
 from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
-from carton.shared.names import safe_entry_name
 from carton.shared.observability import measure
 from carton.shared.safehttp import DeliveryFailed, TooLarge, UnsafeDestination, get
-from carton.storage.schema import ASSETS_PREFIX
+from carton.storage.objects import asset_object_key
 from carton.store import Store
 from carton.web.routes import UPLOAD_ROUTE
 
@@ -39,10 +38,6 @@ ACCEPTED_TYPES = ", ".join(ALLOWED_TYPES)  # for error messages
 
 def new_key() -> str:
     return "A" + secrets.token_hex(8).upper()
-
-
-def object_key(account_id: str, asset_id: str, filename: str) -> str:
-    return f"{ASSETS_PREFIX}{account_id}/{asset_id}/{safe_entry_name(filename).replace('/', '_')}"
 
 
 def live_asset(principal: Principal, asset_id: str, store: Store) -> Asset:
@@ -190,7 +185,7 @@ def _put_new(
     batch: datetime | None,
 ) -> Asset:
     """Store new bytes under their asset key; the record is the caller's to write."""
-    key = object_key(account_id, asset_id, metadata.filename)
+    key = asset_object_key(account_id, asset_id, metadata.filename)
     stored = aws.s3().put_object(
         Bucket=settings().assets_bucket, Key=key, Body=data, ContentType=content_type, ChecksumAlgorithm="CRC32"
     )

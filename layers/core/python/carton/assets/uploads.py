@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from carton.accounts.models import Principal
 from carton.assets.api import UploadOut, UploadRequest
 from carton.assets.models import Asset, Upload, UploadState
-from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, new_key, object_key
+from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, new_key
 from carton.shared import aws, presign
 from carton.shared.checksums import Checksummer, Checksums
 from carton.shared.config import settings
@@ -19,16 +19,13 @@ from carton.shared.errors import MISSING, Conflict, NotFound, ValidationFailed, 
 from carton.shared.fields import utcnow
 from carton.shared.images import DimensionReader, ImageTooLarge
 from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
-from carton.shared.names import safe_entry_name
 from carton.shared.observability import measure
-from carton.storage.schema import UPLOADS_PREFIX
+from carton.storage.objects import asset_object_key, upload_object_key, upload_of
 from carton.store import Store
 
 
 def upload_key(upload: Upload) -> str:
-    return (
-        f"{UPLOADS_PREFIX}{upload.account_id}/{upload.upload_id}/{safe_entry_name(upload.filename).replace('/', '_')}"
-    )
+    return upload_object_key(upload.account_id, upload.upload_id, upload.filename)
 
 
 def create_upload(principal: Principal, request: UploadRequest, store: Store, base: str) -> UploadOut:
@@ -99,10 +96,10 @@ def _read_checked(chunks: Iterator[bytes], upload: Upload) -> tuple[Checksums, t
 def ingest_upload(key: str, store: Store) -> Upload | None:
     """S3 told us `uploads/{account}/{upload_id}/{name}` arrived: check it, de-duplicate it,
     move it under its asset key. A repeated delivery finds the upload settled and does nothing."""
-    parts = key.removeprefix(UPLOADS_PREFIX).split("/", 2)
-    if not key.startswith(UPLOADS_PREFIX) or len(parts) != 3 or not all(parts):
+    found = upload_of(key)
+    if found is None:
         return None
-    account_id, upload_id, _ = parts
+    account_id, upload_id = found
     s3, bucket = aws.s3(), settings().assets_bucket
     try:
         upload = store.get_upload(account_id, upload_id)
@@ -155,7 +152,7 @@ def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag:
         duplicate = existing.upload_id != upload.upload_id  # else: a repeated delivery of this upload
         return upload.model_copy(update={**ingested, "asset_id": existing.asset_id, "duplicate": duplicate})
     asset_id = new_key()
-    target = object_key(upload.account_id, asset_id, upload.filename)
+    target = asset_object_key(upload.account_id, asset_id, upload.filename)
     copied = aws.s3().copy_object(
         Bucket=settings().assets_bucket,
         Key=target,

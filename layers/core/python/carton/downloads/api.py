@@ -129,7 +129,8 @@ class DownloadOut(BaseModel):
 
     @classmethod
     def of(cls, download: Download, base_url: str) -> DownloadOut:
-        url = url_for("get_download", base_url, download_id=download.download_id)
+        ids = {"download_id": download.download_id}
+        url = url_for("get_download", base_url, **ids)
         user_url = url_for("get_user", base_url, user_id=download.created_by)
         finished = download.state is DownloadState.COMPLETE
         return cls(
@@ -163,8 +164,8 @@ class DownloadOut(BaseModel):
             created_by=Link(id=download.created_by, email=download.created_by_email, url=user_url),
             user_email=download.created_by_email,
             user_url=user_url,
-            download_url=f"{url}/download" if finished else None,
-            file_url=f"{url}/file" if finished else None,
+            download_url=url_for("download_file", base_url, ending="/download", **ids) if finished else None,
+            file_url=url_for("download_file", base_url, ending="/file", **ids) if finished else None,
         )
 
 
@@ -181,10 +182,10 @@ class TargetOut(BaseModel):
     reason: str | None
 
     @classmethod
-    def of(cls, target: Target, download_url: str) -> TargetOut:
+    def of(cls, target: Target, base_url: str) -> TargetOut:
         return cls(
             asset_id=target.asset_id,
-            url=f"{download_url}/targets/{target.asset_id}",
+            url=url_for("get_target", base_url, download_id=target.download_id, asset_id=target.asset_id),
             position=target.position,
             rendition=target.rendition,
             path=target.path,

@@ -64,7 +64,9 @@ def summary(download: Download, event: str) -> dict[str, Any]:
             "expires_at": download.expires_at.isoformat() if download.expires_at else None,
             "error": download.error.model_dump() if download.error else None,
             "url": url,
-            "file_url": f"{url}/file" if url and download.state is DownloadState.COMPLETE else None,
+            "file_url": url_for("download_file", base, ending="/file", download_id=download.download_id)
+            if base and download.state is DownloadState.COMPLETE
+            else None,
         },
     }
 

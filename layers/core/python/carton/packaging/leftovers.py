@@ -13,7 +13,7 @@ from carton.shared import aws
 from carton.shared.config import settings
 from carton.shared.errors import error_code
 from carton.shared.observability import logger
-from carton.storage.schema import archive_key, archive_prefix, plan_key
+from carton.storage.objects import archive_key, archive_prefix, plan_key
 
 
 def open_uploads_under(bucket: str, prefix: str) -> list[tuple[str, str]]:

@@ -28,7 +28,8 @@ from carton.shared.config import settings
 from carton.shared.errors import MISSING, Conflict, NotFound, PackagingError, error_code
 from carton.shared.fields import utcnow
 from carton.shared.observability import MetricUnit, logger, measure
-from carton.storage.schema import ENDED_BADLY, plan_key
+from carton.storage.objects import plan_key
+from carton.storage.schema import ENDED_BADLY
 from carton.store import Store
 
 

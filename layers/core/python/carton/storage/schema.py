@@ -57,22 +57,8 @@ DERIVED_PREFIX = "derived/"
 PLANS_PREFIX = "plans/"
 
 
-def plan_key(account_id: str, download_id: str) -> str:
-    """Where a download's archive plan lives (archives bucket) while it is packaged."""
-    return f"{PLANS_PREFIX}{account_id}/{download_id}.json"
-
-
 # Finished archives; their removal (lifecycle or DELETE) marks downloads expired.
 ARCHIVES_PREFIX = "archives/"
-
-
-def archive_prefix(account_id: str, download_id: str) -> str:
-    """Every key a download's archive (and its unfinished uploads) may have starts with this."""
-    return f"{ARCHIVES_PREFIX}{account_id}/{download_id}/"
-
-
-def archive_key(account_id: str, download_id: str, filename: str) -> str:
-    return archive_prefix(account_id, download_id) + filename
 
 
 @dataclass(frozen=True)

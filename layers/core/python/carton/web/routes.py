@@ -107,10 +107,14 @@ def routes_of(function: str) -> tuple[Route, ...]:
     return found
 
 
-def url_for(function: str, base: str = "", **params: str) -> str:
-    """The URL of what `function` serves (its GET route if it has one), with `params` in its
-    {placeholders}, after `base` (scheme://host[/stage]): every link Carton hands out."""
-    routes = sorted(routes_of(function), key=lambda route: route.method != "GET")
+def url_for(function: str, base: str = "", *, ending: str = "", **params: str) -> str:
+    """The URL of what `function` serves (its GET route if it has one; of its routes, the
+    one whose path ends with `ending`), with `params` in its {placeholders}, after `base`
+    (scheme://host[/stage]): every link Carton hands out."""
+    routes = sorted(
+        (route for route in routes_of(function) if route.path.endswith(ending)),
+        key=lambda route: route.method != "GET",
+    )
     path = routes[0].path
     for name, value in params.items():
         path = path.replace(f"{{{name}}}", quote(str(value), safe=""))
