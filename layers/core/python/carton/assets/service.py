@@ -131,14 +131,11 @@ def import_asset(principal: Principal, request: ImportAssetRequest, store: Store
     if existing is not None:
         return _duplicate(existing, request, store), False
     asset = _put_new(principal.account_id, new_key(), request, content_type, data, sums, dimensions, request.batch)
-    try:
-        store.create_asset(asset)
-    except Conflict:  # a concurrent import of the same bytes won
-        aws.s3().delete_object(Bucket=settings().assets_bucket, Key=asset.s3_key)
-        winner = store.asset_with_sha256(principal.account_id, sums.sha256)
-        if winner is None:
-            raise
-        return _duplicate(winner, request, store), False
+    written, created = create_or_winner(asset, store)
+    if written is None:
+        raise Conflict("The same bytes were imported and removed meanwhile; send the file again", {"art": ["retry"]})
+    if not created:
+        return _duplicate(written, request, store), False
     measure("AssetsIngested")
     return asset, True
 
@@ -189,6 +186,23 @@ def _put_new(
     stored = aws.s3().put_object(
         Bucket=settings().assets_bucket, Key=key, Body=data, ContentType=content_type, ChecksumAlgorithm="CRC32"
     )
+    return new_asset(account_id, asset_id, metadata, content_type, sums, dimensions, (key, stored["ETag"]), batch=batch)
+
+
+def new_asset(
+    account_id: str,
+    asset_id: str,
+    metadata: AssetMetadata,
+    content_type: str,
+    sums: Checksums,
+    dimensions: tuple[int | None, int | None] | None,
+    stored: tuple[str, str],
+    *,
+    batch: datetime | None = None,
+    upload_id: str | None = None,
+) -> Asset:
+    """The record of new bytes stored at `stored` (key, ETag): imported, uploaded or a demo's."""
+    key, etag = stored
     return Asset(
         account_id=account_id,
         asset_id=asset_id,
@@ -200,12 +214,22 @@ def _put_new(
         size=sums.size,
         sha256=sums.sha256,
         crc32=sums.crc32,
-        etag=stored["ETag"],
+        etag=etag,
         s3_key=key,
-        width=dimensions[0],
-        height=dimensions[1],
+        width=dimensions[0] if dimensions else None,
+        height=dimensions[1] if dimensions else None,
         batch=batch or datetime.now(UTC),
+        upload_id=upload_id,
     )
 
 
-# ---- listing ----------------------------------------------------------------------------
+def create_or_winner(asset: Asset, store: Store) -> tuple[Asset | None, bool]:
+    """(asset, True) once its record is written; or, when the same bytes became an asset
+    meanwhile (a concurrent import or upload won the race), this copy's object removed and
+    (that asset, False): None if it is gone again already."""
+    try:
+        store.create_asset(asset)
+    except Conflict:
+        aws.s3().delete_object(Bucket=settings().assets_bucket, Key=asset.s3_key)
+        return store.asset_with_sha256(asset.account_id, asset.sha256), False
+    return asset, True

@@ -10,12 +10,12 @@ from botocore.exceptions import ClientError
 
 from carton.accounts.models import Principal
 from carton.assets.api import UploadOut, UploadRequest
-from carton.assets.models import Asset, Upload, UploadState
-from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, new_key
+from carton.assets.models import AssetMetadata, Upload, UploadState
+from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, create_or_winner, new_asset, new_key
 from carton.shared import aws, presign
 from carton.shared.checksums import Checksummer, Checksums
 from carton.shared.config import settings
-from carton.shared.errors import MISSING, Conflict, NotFound, ValidationFailed, error_code
+from carton.shared.errors import MISSING, NotFound, ValidationFailed, error_code
 from carton.shared.fields import utcnow
 from carton.shared.images import DimensionReader, ImageTooLarge
 from carton.shared.media import ALLOWED_TYPES, IMAGE_TYPES, SNIFF_BYTES, agrees, normalise, sniff
@@ -162,28 +162,14 @@ def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag:
         MetadataDirective="REPLACE",
         ChecksumAlgorithm="CRC32",
     )
-    asset = Asset(
-        account_id=upload.account_id,
-        asset_id=asset_id,
-        filename=upload.filename,
-        content_type=upload.content_type,
-        size=sums.size,
-        sha256=sums.sha256,
-        crc32=sums.crc32,
-        etag=copied["CopyObjectResult"]["ETag"],
-        s3_key=target,
-        width=size[0] if size else None,
-        height=size[1] if size else None,
-        upload_id=upload.upload_id,
+    metadata = AssetMetadata(filename=upload.filename)
+    stored = (target, copied["CopyObjectResult"]["ETag"])
+    asset = new_asset(
+        upload.account_id, asset_id, metadata, upload.content_type, sums, size, stored, upload_id=upload.upload_id
     )
-    try:
-        store.create_asset(asset)
-    except Conflict:
-        aws.s3().delete_object(Bucket=settings().assets_bucket, Key=target)
-        winner = store.asset_with_sha256(upload.account_id, sums.sha256)
-        # Another delivery of this very upload got there first: the same result, not a duplicate.
-        duplicate = winner is None or winner.upload_id != upload.upload_id
-        return upload.model_copy(
-            update={**ingested, "asset_id": winner.asset_id if winner else None, "duplicate": duplicate}
-        )
-    return upload.model_copy(update={**ingested, "asset_id": asset_id})
+    written, _ = create_or_winner(asset, store)
+    # Another delivery of this very upload may have got there first: the same result, not a duplicate.
+    duplicate = written is None or written.upload_id != upload.upload_id
+    return upload.model_copy(
+        update={**ingested, "asset_id": written.asset_id if written else None, "duplicate": duplicate}
+    )
