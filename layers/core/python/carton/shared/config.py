@@ -23,7 +23,6 @@ ENV_ARCHIVE_EXPIRY_DAYS = "CARTON_ARCHIVE_EXPIRY_DAYS"
 ENV_PUBLIC_BASE_URL = "CARTON_PUBLIC_BASE_URL"
 ENV_MAIL_FROM = "CARTON_MAIL_FROM"
 ENV_EVENT_BUS = "CARTON_EVENT_BUS"
-# Opt-in for a developer's machine: webhooks to http://127.0.0.1 (never on AWS).
 # A developer's opt-in, never set on AWS: URL imports and webhooks may reach plain http on
 # loopback (a receiver or an origin on the same machine, as the tests run them).
 ENV_ALLOW_LOOPBACK_FETCHES = "CARTON_ALLOW_LOOPBACK_FETCHES"
