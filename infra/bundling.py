@@ -64,17 +64,18 @@ class PipInstall:
 
 @jsii.implements(cdk.ILocalBundling)
 class CopyTree:
-    """Copy a source tree into the asset, leaving caches behind."""
+    """Copy a source tree into the asset, leaving caches (and anything `leave_out` names) behind."""
 
-    def __init__(self, source: Path) -> None:
+    def __init__(self, source: Path, leave_out: tuple[str, ...] = ()) -> None:
         self.source = source
+        self.leave_out = leave_out
 
     def try_bundle(self, output_dir: str, options: Any = None, **_: Any) -> bool:
         shutil.copytree(
             self.source,
             output_dir,
             dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", *self.leave_out),
         )
         return True
 
@@ -94,7 +95,8 @@ def deps_layer_code(architecture: str) -> cdk.aws_lambda.Code:
 
 def core_layer_code() -> cdk.aws_lambda.Code:
     # The layer's python/ folder lands on sys.path at /opt/python.
-    return bundled(ROOT / "layers" / "core", CopyTree(ROOT / "layers" / "core"))
+    # carton.client (the CLI and Python client) runs on people's machines, never in a Lambda.
+    return bundled(ROOT / "layers" / "core", CopyTree(ROOT / "layers" / "core", leave_out=("client",)))
 
 
 @jsii.implements(cdk.ILocalBundling)

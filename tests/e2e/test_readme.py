@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ README = ROOT / "README.md"
 WALK = "## Walk through one download (local stack)"
 # The line a reader pastes from the banner; the test has the real values in its environment.
 PASTED = re.compile(r"^export CARTON_PORT=\S+ CARTON_TOKEN=ctn_\.\.\..*$", re.M)
+CLI = "## Quick start with the CLI (local stack)"
+ACTIVATE = re.compile(r"^source \.venv/bin/activate$", re.M)
 
 
 def section(text: str, heading: str) -> str:
@@ -34,8 +37,8 @@ def section(text: str, heading: str) -> str:
     return text[start : following if following != -1 else len(text)]
 
 
-def walk_blocks() -> list[str]:
-    return re.findall(r"```sh\n(.*?)```", section(README.read_text(), WALK), re.S)
+def walk_blocks(heading: str = WALK) -> list[str]:
+    return re.findall(r"```sh\n(.*?)```", section(README.read_text(), heading), re.S)
 
 
 def test_the_walk_has_blocks_and_the_pasted_line_first() -> None:
@@ -86,3 +89,21 @@ def test_the_banner_is_the_one_the_readme_shows(tmp_path: Path) -> None:
     assert labels(printed) == labels(shown.group(1))
     assert f"export CARTON_PORT={port} CARTON_TOKEN={token}" in printed
     assert "export CARTON_PORT=3000 CARTON_TOKEN=" in shown.group(1)
+
+
+def test_the_cli_quick_start_runs_as_pasted(api: Api, tmp_path: Path) -> None:
+    """Its lines in one bash: the pasted `export` and the venv's activation are what this
+    test's environment does already (the stack's port and key, `carton` on PATH)."""
+    blocks = walk_blocks(CLI)
+    assert PASTED.search(blocks[0]) and ACTIVATE.search(blocks[0])
+    script = "\n".join(ACTIVATE.sub("", PASTED.sub("", block)) for block in blocks)
+    port = urlsplit(api.base).port
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "CARTON_PORT": str(port), "CARTON_TOKEN": api.token, "PATH": path}
+    env.pop("CARTON_API_URL", None)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert (tmp_path / "trip-unpacked" / "notes.md").read_text() == "Day two.\n"
+    assert "verified 3 files (CRC-32), 2 against the manifest (SHA-256)" in done.stderr

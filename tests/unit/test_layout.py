@@ -83,3 +83,15 @@ def test_every_package_says_what_it_owns() -> None:
     for package in (*BASE, "web", *FEATURES):
         doc = ast.get_docstring(ast.parse((CORE / package / "__init__.py").read_text()))
         assert doc and len(doc) > 40, package
+
+
+def test_nothing_in_the_core_imports_the_client() -> None:
+    """carton.client runs on people's machines and is left out of the Lambda layer."""
+    wrong = [
+        f"{module} imports {target}"
+        for module, targets in imports().items()
+        if package_of(module) != "client"
+        for target in targets
+        if package_of(target) == "client"
+    ]
+    assert wrong == []

@@ -1,0 +1,218 @@
+"""Files in and archives out: uploads through tickets, archive fetches that resume, and
+the check of what arrived.
+
+A fetch writes `<file>.part` (and what it was fetching beside it, `<file>.part.json`) and
+renames it only once every byte is there. Run again after an interruption, it asks for the
+rest with an HTTP Range (the object pinned with If-Match: a replaced archive starts over),
+with a fresh presigned link when the old one expired.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+import httpx
+
+from carton.assets.api import UploadOut, UploadRequest
+from carton.client.client import Client
+
+CHUNK = 1024 * 1024
+MANIFEST = "manifest.json"
+# Beyond the MIME types Python knows, those Carton accepts under other names.
+EXTRA_TYPES = {".md": "text/markdown", ".webp": "image/webp", ".csv": "text/csv"}
+Progress = Callable[[int], None]  # called with each count of bytes moved
+
+
+class TransferError(Exception):
+    """A fetch or an upload that could not finish (S3 refused it, or the bytes are wrong)."""
+
+
+def content_type_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+class _Counted:
+    """A file that reports the bytes read from it (httpx streams the multipart body)."""
+
+    def __init__(self, handle: IO[bytes], progress: Progress | None) -> None:
+        self.handle, self.progress = handle, progress
+
+    def fileno(self) -> int:
+        """httpx sizes the form from it: S3 takes a POST with a Content-Length, never chunked."""
+        return self.handle.fileno()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        if data and self.progress is not None:
+            self.progress(len(data))
+        return data
+
+
+def upload_file(client: Client, path: Path, progress: Progress | None = None) -> UploadOut:
+    """Upload one file through a ticket and wait until Carton ingested (or rejected) it."""
+    ticket = client.create_upload(
+        UploadRequest(filename=path.name, content_type=content_type_of(path), size=path.stat().st_size)
+    )
+    if ticket.upload_url is None or ticket.upload_fields is None:
+        raise TransferError(f"{path}: the upload ticket has no form")
+    with path.open("rb") as handle:
+        files = {"file": (path.name, _Counted(handle, progress), ticket.upload_fields.get("Content-Type"))}
+        response = client.storage.post(ticket.upload_url, data=ticket.upload_fields, files=files)  # type: ignore[arg-type]
+    if response.status_code not in (200, 201, 204):
+        raise TransferError(f"{path}: S3 refused the upload ({response.status_code}): {response.text[:300]}")
+    return client.wait_for_upload(ticket.id)
+
+
+# ---- fetch ------------------------------------------------------------------------------
+
+
+@dataclass
+class Fetched:
+    path: Path
+    size: int
+    resumed_from: int  # bytes already there when this run began
+
+
+def _throttle(started: float, moved: int, limit_rate: int | None) -> None:
+    if limit_rate:
+        ahead = moved / limit_rate - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def fetch_archive(
+    client: Client,
+    download_id: str,
+    target: Path,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    limit_rate: int | None = None,
+    attempts: int = 5,
+) -> Fetched:
+    """Fetch the download's archive to `target`, resuming a `.part` left by an earlier run.
+    `progress(done, total)` follows it; `limit_rate`: bytes per second at most."""
+    part = target.with_name(target.name + ".part")
+    state_file = target.with_name(target.name + ".part.json")
+    state = json.loads(state_file.read_text()) if state_file.is_file() and part.is_file() else {}
+    if state.get("download_id") != download_id:
+        part.unlink(missing_ok=True)
+        state = {"download_id": download_id}
+    resumed_from = part.stat().st_size if part.is_file() else 0
+    url = client.archive_url(download_id)
+    started, moved = time.monotonic(), 0
+    for _ in range(attempts):
+        have = part.stat().st_size if part.is_file() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        if have and state.get("etag"):
+            headers["If-Match"] = state["etag"]
+        try:
+            with client.storage.stream("GET", url, headers=headers) as response:
+                if response.status_code == 403:  # the presigned link expired: ask for a fresh one
+                    url = client.archive_url(download_id)
+                    continue
+                if response.status_code in (412, 416):  # replaced since, or the part is corrupt: start over
+                    part.unlink(missing_ok=True)
+                    state.pop("etag", None)
+                    continue
+                if response.status_code not in (200, 206):
+                    raise TransferError(f"S3 answered {response.status_code} for the archive")
+                total = _total(response, have)
+                state["etag"] = response.headers.get("ETag")
+                state_file.write_text(json.dumps(state))
+                mode = "ab" if response.status_code == 206 else "wb"
+                with part.open(mode) as out:
+                    done = have if mode == "ab" else 0
+                    for chunk in response.iter_bytes(CHUNK):
+                        out.write(chunk)
+                        done += len(chunk)
+                        moved += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+                        _throttle(started, moved, limit_rate)
+                if done == total:
+                    part.replace(target)
+                    state_file.unlink(missing_ok=True)
+                    return Fetched(target, total, resumed_from)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException):
+            continue  # resume from what arrived
+    raise TransferError(f"the archive could not be fetched in {attempts} attempts; run the fetch again to resume")
+
+
+def _total(response: httpx.Response, have: int) -> int:
+    if response.status_code == 206:
+        return int(response.headers["Content-Range"].rsplit("/", 1)[1])
+    return int(response.headers.get("Content-Length", have))
+
+
+# ---- verify and extract -----------------------------------------------------------------
+
+
+@dataclass
+class Verified:
+    files: int  # entries whose CRC-32 matched
+    checked_sha256: int  # of those, files the manifest's SHA-256 confirmed too
+
+
+def verify_archive(path: Path) -> Verified:
+    """Every entry's CRC-32 and, when the archive has a manifest.json, every listed file's
+    size and SHA-256. Raises TransferError naming the first file that does not match."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            expected: dict[str, dict[str, object]] = {}
+            if MANIFEST in names:
+                expected = {entry["path"]: entry for entry in json.loads(archive.read(MANIFEST))["files"]}
+            confirmed = 0
+            for info in archive.infolist():
+                digest, size = hashlib.sha256(), 0
+                with archive.open(info) as member:  # zipfile checks the CRC-32 at the end
+                    while data := member.read(CHUNK):
+                        digest.update(data)
+                        size += len(data)
+                listed = expected.get(info.filename)
+                if listed is not None:
+                    if listed.get("size") != size or listed.get("sha256") != digest.hexdigest():
+                        raise TransferError(f"{info.filename}: size or SHA-256 differs from the manifest")
+                    confirmed += 1
+            missing = sorted(set(expected) - set(names))
+            if missing:
+                raise TransferError(f"{missing[0]}: listed in the manifest, not in the archive")
+            return Verified(files=len(names), checked_sha256=confirmed)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, KeyError) as error:
+        raise TransferError(f"{path.name} is damaged: {error}") from error
+
+
+def safe_destination(root: Path, name: str) -> Path:
+    """Where an entry goes under `root`; an entry that would land elsewhere is refused."""
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if not parts or name.startswith("/") or ".." in parts or ":" in parts[0]:
+        raise TransferError(f"refused to extract {name!r}: it would land outside {root}")
+    destination = root.joinpath(*parts).resolve()
+    if not destination.is_relative_to(root.resolve()):
+        raise TransferError(f"refused to extract {name!r}: it would land outside {root}")
+    return destination
+
+
+def extract_archive(path: Path, root: Path) -> int:
+    """Extract every file under `root` (entries that would escape it are refused first)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path) as archive:
+        plan = [(info, safe_destination(root, info.filename)) for info in archive.infolist()]
+        for info, destination in plan:
+            if info.is_dir():
+                destination.mkdir(parents=True, exist_ok=True)
+                continue
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as source, destination.open("wb") as out:
+                while data := source.read(CHUNK):
+                    out.write(data)
+    return sum(1 for info, _ in plan if not info.is_dir())
