@@ -1,6 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
+from carton.assets.api import UploadRequest
 from carton.assets.models import AssetMetadata
 from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest
 from carton.downloads.service import archive_filename_for
@@ -101,3 +102,9 @@ def test_free_text_keeps_line_breaks_but_not_other_controls() -> None:
     for bad in ({"note": "form\x0cfeed"}, {"translations": [{"language": "en", "tags": ["a\x00b"]}]}, {"mature": 0}):
         with pytest.raises(ValidationError):
             AssetMetadata.model_validate({"filename": "a.png", **bad})
+
+
+def test_an_uploads_batch_is_in_utc() -> None:
+    assert UploadRequest(filename="a.txt", content_type="text/plain", size=1, batch="2026-01-02T03:04:05.678Z").batch
+    with pytest.raises(ValidationError, match="batch must be in UTC"):
+        UploadRequest(filename="a.txt", content_type="text/plain", size=1, batch="2026-01-02T03:04:05+02:00")

@@ -3,12 +3,12 @@ model built by its `of`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from carton.assets.models import Asset, AssetMetadata, Filename, Translation, Upload, UploadState
+from carton.assets.models import Asset, AssetMetadata, Batch, Filename, Translation, Upload, UploadState
 from carton.shared.fields import MAX_TEXT, utcnow
 from carton.shared.media import media_group
 from carton.web.routes import url_for
@@ -33,17 +33,10 @@ class ImportAssetRequest(AssetMetadata):
         max_length=100,
         description="required with base64 art",
     )
-    batch: datetime | None = Field(default=None, description="ISO 8601 UTC with milliseconds; default now")
+    batch: Batch | None = Field(default=None, description="ISO 8601 UTC with milliseconds; default now")
     update: bool = Field(
         default=False, strict=True, description="on a duplicate, replace filename, note and translations first"
     )
-
-    @field_validator("batch")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.utcoffset() != timedelta(0):
-            raise ValueError("batch must be in UTC (end it with Z)")
-        return value
 
 
 class UploadRequest(BaseModel):
@@ -52,6 +45,9 @@ class UploadRequest(BaseModel):
     filename: Filename
     content_type: str = Field(min_length=3, max_length=100)
     size: int = Field(ge=1, le=5 * 1024**3, description="bytes; at most 5 GiB (one S3 PUT)")
+    batch: Batch | None = Field(
+        default=None, description="the asset's batch (ISO 8601 UTC with milliseconds); default: when it is ingested"
+    )
 
 
 class AssetOut(BaseModel):

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from unicodedata import category as unicodedata_category
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS
 from carton.shared.fields import MAX_NAME_LENGTH, MAX_TEXT, Line, Text, utcnow
@@ -31,6 +31,16 @@ class Translation(BaseModel):
 
 
 Filename = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+def _utc(value: datetime) -> datetime:
+    if value.utcoffset() != timedelta(0):
+        raise ValueError("batch must be in UTC (end it with Z)")
+    return value
+
+
+# When assets were brought in together (OrbitKit's batch): an ISO 8601 time in UTC.
+Batch = Annotated[datetime, AfterValidator(_utc)]
 
 
 class AssetMetadata(BaseModel):
@@ -127,6 +137,7 @@ class Upload(BaseModel):
     content_type: str
     size: int
     created_by: str
+    batch: datetime | None = None  # the asset's, when the client chose one
     state: UploadState = UploadState.PENDING
     asset_id: str | None = None
     duplicate: bool = False

@@ -39,6 +39,7 @@ def create_upload(principal: Principal, request: UploadRequest, store: Store, ba
         content_type=content_type,
         size=request.size,
         created_by=principal.user_id,
+        batch=request.batch,
     )
     store.put_upload(upload)
     form = presign.upload_form(settings().assets_bucket, upload_key(upload), content_type, request.size)
@@ -165,7 +166,15 @@ def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag:
     metadata = AssetMetadata(filename=upload.filename)
     stored = (target, copied["CopyObjectResult"]["ETag"])
     asset = new_asset(
-        upload.account_id, asset_id, metadata, upload.content_type, sums, size, stored, upload_id=upload.upload_id
+        upload.account_id,
+        asset_id,
+        metadata,
+        upload.content_type,
+        sums,
+        size,
+        stored,
+        batch=upload.batch,
+        upload_id=upload.upload_id,
     )
     written, _ = create_or_winner(asset, store)
     # Another delivery of this very upload may have got there first: the same result, not a duplicate.

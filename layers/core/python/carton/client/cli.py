@@ -10,6 +10,7 @@ import importlib.metadata
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import UTC, datetime
 from pathlib import Path
 from threading import Lock
 from typing import Annotated
@@ -40,6 +41,7 @@ app.add_typer(account, name="account")
 ASSET_COLUMNS = ("key", "filename", "media_type", "size", "sha256", "created_at")
 DOWNLOAD_COLUMNS = ("id", "name", "state", "target_count", "size", "created_at")
 MAX_IDS = 10_000
+BATCH = ["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"]  # as the API shows batches, or to the second
 
 
 class Session:
@@ -115,10 +117,19 @@ def assets_add(
     context: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="files and folders (recursively)")],
     tag: Annotated[list[str] | None, typer.Option(help="tag every asset so (repeatable)")] = None,
+    batch: Annotated[
+        datetime | None,
+        typer.Option(
+            help="the assets' batch, UTC (default: one batch, now)",
+            formats=["%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"],
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, max=32, help="uploads at once")] = 4,
 ) -> None:
     """Upload files; files Carton has already are reported as duplicates of their asset."""
     s = session(context)
+    chosen_batch = (batch or datetime.now(UTC)).replace(tzinfo=UTC)
+    chosen_batch = chosen_batch.replace(microsecond=chosen_batch.microsecond // 1000 * 1000)
     files = list(files_under(paths))
     total = sum(path.stat().st_size for path in files)
     results: list[tuple[Path, UploadOut | None, str]] = []
@@ -132,7 +143,7 @@ def assets_add(
 
         def one(path: Path) -> tuple[Path, UploadOut | None, str]:
             try:
-                upload = upload_file(s.client, path, moved_bytes)
+                upload = upload_file(s.client, path, moved_bytes, chosen_batch)
                 if upload.state is UploadState.INGESTED and upload.asset and tag:
                     tag_asset(s.client, upload.asset, tag)
                 return path, upload, upload.reason or ""
@@ -161,7 +172,8 @@ def assets_add(
         plain_table(s.output, sorted(rows), ("file", "outcome", "asset"))
         duplicates = sum(1 for upload in ingested if upload.duplicate)
         s.output.note(
-            f"{len(ingested)} of {len(files)} files are assets ({duplicates} already were), {human_bytes(total)}"
+            f"{len(ingested)} of {len(files)} files are assets ({duplicates} already were), {human_bytes(total)}; "
+            f"batch {chosen_batch.isoformat(timespec='milliseconds').replace('+00:00', 'Z')}"
         )
     if len(ingested) != len(files):
         if s.output.quiet:  # the table was left out: say what went wrong all the same

@@ -1,7 +1,7 @@
 """One method per API operation, typed with the API's own models.
 
 Errors come back as ApiError carrying the API's `{message, errors}`. Requests are retried
-with exponential backoff (honouring Retry-After) on 429, 502, 503, 504 and lost
+with exponential backoff (honouring Retry-After) on 429, 5xx and lost
 connections; every retried request is safe to repeat (reads, deletes, and creates sent with
 an Idempotency-Key).
 """
@@ -24,7 +24,7 @@ from carton.downloads.api import CreateDownloadRequest, DownloadOut, TargetOut
 from carton.downloads.models import DownloadState
 
 API = "/api/v1"
-RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 ENDED = (DownloadState.COMPLETE, DownloadState.FAILED, DownloadState.EXPIRED)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -16,6 +16,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import IO
 
@@ -57,10 +58,12 @@ class _Counted:
         return data
 
 
-def upload_file(client: Client, path: Path, progress: Progress | None = None) -> UploadOut:
+def upload_file(
+    client: Client, path: Path, progress: Progress | None = None, batch: datetime | None = None
+) -> UploadOut:
     """Upload one file through a ticket and wait until Carton ingested (or rejected) it."""
     ticket = client.create_upload(
-        UploadRequest(filename=path.name, content_type=content_type_of(path), size=path.stat().st_size)
+        UploadRequest(filename=path.name, content_type=content_type_of(path), size=path.stat().st_size, batch=batch)
     )
     if ticket.upload_url is None or ticket.upload_fields is None:
         raise TransferError(f"{path}: the upload ticket has no form")
