@@ -153,3 +153,18 @@ def test_a_refused_download_exits_1_naming_the_field(api: Api, folder: Path) -> 
     refused = carton(api, "downloads", "create", "no-such-asset", "--wait", cwd=folder)
     assert refused.returncode == 1
     assert "asset_ids" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_tar_download_is_fetched_verified_and_extracted(api: Api, folder: Path, tag: str) -> None:
+    created = carton(
+        api, "-q", "downloads", "create", "--tag", tag, "--format", "tar", "--name", "Trip", "--wait", cwd=folder
+    )
+    assert created.returncode == 0, created.stderr
+    fetched = carton(api, "downloads", "fetch", created.stdout.strip(), "--extract", "from-tar", cwd=folder)
+    assert fetched.returncode == 0, fetched.stderr
+    assert (
+        "Trip.tar" in fetched.stderr
+        and "verified 4 files" in fetched.stderr
+        and "3 against the manifest" in fetched.stderr
+    )
+    assert (folder / "from-tar" / "log.txt").read_bytes() == (folder / "photos" / "day 2" / "log.txt").read_bytes()

@@ -229,6 +229,7 @@ def downloads_create(
     tag: Annotated[list[str] | None, typer.Option(help="and every asset tagged so (repeatable)")] = None,
     layout: Annotated[str, typer.Option(help="flat or folders")] = "flat",
     name: Annotated[str | None, typer.Option(help="the download's name (and its archive's)")] = None,
+    archive_format: Annotated[str, typer.Option("--format", help="zip or tar")] = "zip",
     wait: Annotated[bool, typer.Option("--wait", help="follow it until it is complete or failed")] = False,
 ) -> None:
     """Create a download of the given assets; with --wait, follow its packaging."""
@@ -244,7 +245,9 @@ def downloads_create(
     if layout not in ("flat", "folders"):
         raise typer.BadParameter("flat or folders", param_hint="--layout")
     chosen_layout: Layout = "flat" if layout == "flat" else "folders"
-    request = CreateDownloadRequest(asset_ids=chosen, layout=chosen_layout, name=name)
+    request = CreateDownloadRequest.model_validate(
+        {"asset_ids": chosen, "layout": chosen_layout, "name": name, "format": archive_format}
+    )
     download = s.client.create_download(request)
     s.output.note(f"download {download.id}: {len(chosen)} assets, {download.state.value}")
     if wait:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
+import tarfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -166,32 +167,47 @@ class Verified:
 
 
 def verify_archive(path: Path) -> Verified:
-    """Every entry's CRC-32 and, when the archive has a manifest.json, every listed file's
-    size and SHA-256. Raises TransferError naming the first file that does not match."""
+    """A ZIP's every CRC-32, and (ZIP or tar) every file the archive's manifest.json lists:
+    its size and SHA-256. Raises TransferError naming the first file that does not match."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            expected: dict[str, dict[str, object]] = {}
-            if MANIFEST in names:
-                expected = {entry["path"]: entry for entry in json.loads(archive.read(MANIFEST))["files"]}
-            confirmed = 0
-            for info in archive.infolist():
-                digest, size = hashlib.sha256(), 0
-                with archive.open(info) as member:  # zipfile checks the CRC-32 at the end
-                    while data := member.read(CHUNK):
-                        digest.update(data)
-                        size += len(data)
-                listed = expected.get(info.filename)
-                if listed is not None:
-                    if listed.get("size") != size or listed.get("sha256") != digest.hexdigest():
-                        raise TransferError(f"{info.filename}: size or SHA-256 differs from the manifest")
-                    confirmed += 1
-            missing = sorted(set(expected) - set(names))
-            if missing:
-                raise TransferError(f"{missing[0]}: listed in the manifest, not in the archive")
-            return Verified(files=len(names), checked_sha256=confirmed)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, KeyError) as error:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:  # zipfile checks each CRC-32 as it reads
+                return _checked(path, ((info.filename, archive.open(info)) for info in archive.infolist()))
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                return _checked(path, ((member.name, _tar_member(archive, member)) for member in archive))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, ValueError, KeyError) as error:
         raise TransferError(f"{path.name} is damaged: {error}") from error
+    raise TransferError(f"{path.name} is neither a ZIP nor a tar archive")
+
+
+def _tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    extracted = archive.extractfile(member) if member.isfile() else None
+    if extracted is None:
+        raise TransferError(f"{member.name}: not a file (Carton's archives hold only files)")
+    return extracted
+
+
+def _checked(path: Path, members: Iterator[tuple[str, IO[bytes]]]) -> Verified:
+    sums: dict[str, tuple[int, str]] = {}
+    manifest: bytes | None = None
+    for name, handle in members:
+        digest, size = hashlib.sha256(), 0
+        with handle:
+            while data := handle.read(CHUNK):
+                digest.update(data)
+                size += len(data)
+                if name == MANIFEST:
+                    manifest = (manifest or b"") + data
+        sums[name] = (size, digest.hexdigest())
+    confirmed = 0
+    for entry in json.loads(manifest)["files"] if manifest is not None else []:
+        if entry["path"] not in sums:
+            raise TransferError(f"{entry['path']}: listed in the manifest, not in {path.name}")
+        if sums[entry["path"]] != (entry["size"], entry["sha256"]):
+            raise TransferError(f"{entry['path']}: size or SHA-256 differs from the manifest")
+        confirmed += 1
+    return Verified(files=len(sums), checked_sha256=confirmed)
 
 
 def safe_destination(root: Path, name: str) -> Path:
@@ -208,14 +224,21 @@ def safe_destination(root: Path, name: str) -> Path:
 def extract_archive(path: Path, root: Path) -> int:
     """Extract every file under `root` (entries that would escape it are refused first)."""
     root.mkdir(parents=True, exist_ok=True)
+    if tarfile.is_tarfile(path) and not zipfile.is_zipfile(path):
+        with tarfile.open(path) as tar:
+            members = [(member, safe_destination(root, member.name)) for member in tar]
+            for member, destination in members:
+                _write(_tar_member(tar, member), destination)
+            return len(members)
     with zipfile.ZipFile(path) as archive:
-        plan = [(info, safe_destination(root, info.filename)) for info in archive.infolist()]
+        plan = [(info, safe_destination(root, info.filename)) for info in archive.infolist() if not info.is_dir()]
         for info, destination in plan:
-            if info.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as source, destination.open("wb") as out:
-                while data := source.read(CHUNK):
-                    out.write(data)
-    return sum(1 for info, _ in plan if not info.is_dir())
+            _write(archive.open(info), destination)
+        return len(plan)
+
+
+def _write(source: IO[bytes], destination: Path) -> None:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with source, destination.open("wb") as out:
+        while data := source.read(CHUNK):
+            out.write(data)

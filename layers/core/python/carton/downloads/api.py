@@ -11,6 +11,7 @@ from pydantic import AliasChoices, BaseModel, Field, field_validator, model_vali
 
 from carton.assets.models import AssetId
 from carton.downloads.models import (
+    ArchiveFormatName,
     Download,
     DownloadError,
     DownloadOptions,
@@ -21,6 +22,7 @@ from carton.downloads.models import (
     Target,
     TargetState,
 )
+from carton.packaging.formats import FORMATS
 from carton.shared.fields import MAX_NAME_LENGTH, Line
 from carton.web.routes import url_for
 from carton.web.shapes import ListOf
@@ -62,12 +64,12 @@ class CreateDownloadRequest(DownloadOptions):
             raise ValueError(f"asset ids must be unique; repeated: {', '.join(duplicates[:10])}")
         return ids
 
-    @field_validator("zip_filename")
-    @classmethod
-    def _zip_suffix(cls, value: str | None) -> str | None:
-        if value is not None and not value.lower().endswith(".zip"):
-            raise ValueError("zip_filename must end in .zip")
-        return value
+    @model_validator(mode="after")
+    def _archive_suffix(self) -> CreateDownloadRequest:
+        extension = FORMATS[self.format].extension
+        if self.zip_filename is not None and not self.zip_filename.lower().endswith(extension):
+            raise ValueError(f"zip_filename must end in {extension} (the archive is a {self.format})")
+        return self
 
     @model_validator(mode="after")
     def _individual_are_requested(self) -> CreateDownloadRequest:
@@ -110,6 +112,7 @@ class DownloadOut(BaseModel):
     renditions: dict[str, Any]
     include_manifest: bool
     on_missing: str
+    format: ArchiveFormatName
     notify: NotifyOut
     size: int | None
     is_file_exists: bool
@@ -152,6 +155,7 @@ class DownloadOut(BaseModel):
             renditions=download.options.renditions.model_dump(mode="json", by_alias=True, exclude_defaults=True),
             include_manifest=download.options.include_manifest,
             on_missing=download.options.on_missing,
+            format=download.options.format,
             notify=NotifyOut(emails=download.options.notify.emails, webhook_url=download.options.notify.webhook_url),
             size=download.size,
             is_file_exists=finished,

@@ -158,6 +158,10 @@ class Notify(BaseModel):
         return self
 
 
+# The archive formats a client may ask for (carton.packaging.formats has one of each).
+ArchiveFormatName = Literal["zip", "tar"]
+
+
 class DownloadOptions(BaseModel):
     """How a download is packaged and announced; stored with the download."""
 
@@ -174,6 +178,9 @@ class DownloadOptions(BaseModel):
     notify: Notify = Field(default_factory=Notify)
     include_manifest: bool = Field(default=True, strict=True)
     on_missing: Literal["skip", "fail"] = "skip"
+    format: ArchiveFormatName = Field(
+        default="zip", description="zip, or tar (POSIX pax); both store files as they are, a manifest.json last"
+    )
 
     @field_validator("name_template")
     @classmethod

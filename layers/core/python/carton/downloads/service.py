@@ -23,7 +23,7 @@ from carton.accounts.models import Principal, Role
 from carton.accounts.service import refused_recipients
 from carton.downloads.api import CreateDownloadRequest
 from carton.downloads.models import Download, DownloadError, DownloadState, Target
-from carton.packaging.formats import DEFAULT_FORMAT, FORMATS, format_of
+from carton.packaging.formats import FORMATS, format_of
 from carton.packaging.leftovers import archive_key_of, remove_leftovers
 from carton.shared import aws, presign
 from carton.shared.config import settings
@@ -79,7 +79,7 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
         created_by_email=creator.email,
         name=request.name or f"Download {download_id[:8]}",
         zip_filename=archive_filename_for(
-            request.zip_filename, request.name, download_id, FORMATS[DEFAULT_FORMAT].extension
+            request.zip_filename, request.name, download_id, FORMATS[request.format].extension
         ),
         layout=request.layout,
         download_type=request.download_type,

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from carton.downloads.models import Download
 from carton.packaging.formats.base import ArchiveFormat
+from carton.packaging.formats.tar import TAR
 from carton.packaging.formats.zip import ZIP
 
-FORMATS: dict[str, ArchiveFormat] = {ZIP.name: ZIP}
-DEFAULT_FORMAT = ZIP.name
+FORMATS: dict[str, ArchiveFormat] = {ZIP.name: ZIP, TAR.name: TAR}
 
 
 def format_of(download: Download) -> ArchiveFormat:
-    """The format a download is packed and served in (ZIP: the only one offered yet)."""
-    del download  # every download is a ZIP until a client may choose
-    return FORMATS[DEFAULT_FORMAT]
+    """The format a download is packed and served in."""
+    return FORMATS[download.options.format]
