@@ -1,4 +1,5 @@
-"""GET /api/v1/downloads/{download_id} — state, progress and links; ETag and 304."""
+"""GET /api/v1/downloads/{download_id} — state, progress and links; ETag and 304; while it is
+being packaged, Retry-After says when to ask again."""
 
 from aws_lambda_powertools.event_handler import Response
 
@@ -20,8 +21,10 @@ app = api_resolver()
 )
 def get_download(download_id: str) -> Response[str]:
     download = readable_download(principal(app), download_id, Store())
-    body = DownloadOut.of(download, base_url(app)).model_dump(mode="json")
-    return cacheable_response(app, body, download.updated_at)
+    shown = DownloadOut.of(download, base_url(app))
+    poll = shown.poll_after()
+    extra = {"Retry-After": str(poll)} if poll is not None else None
+    return cacheable_response(app, shown.model_dump(mode="json"), download.updated_at, extra)
 
 
 lambda_handler = api_handler(app)

@@ -9,7 +9,7 @@ from carton.downloads.models import DownloadState
 from carton.downloads.service import execution_arn
 from carton.shared import aws, config
 from carton_local.lambdas import FunctionError
-from tests.integration.conftest import Carton, as_member, load_event
+from tests.integration.conftest import Carton, api_event, as_member, load_event
 
 
 def create(carton: Carton, body: object, member: str | None = None) -> tuple[int, dict[str, str], dict]:
@@ -93,6 +93,16 @@ def test_get_shows_the_download_to_its_creator_and_admins_only(carton: Carton) -
     assert carton.api("get_download", event)[0] == 200  # the admin
     status, _, error = carton.api("get_download", as_member(event, "omar"))
     assert status == 403 and error["errors"]
+
+
+def test_a_download_being_packaged_says_when_to_ask_again(carton: Carton) -> None:
+    _, _, created = create(carton, {"asset_ids": ["demo-logo"]})
+    path = f"/api/v1/downloads/{created['id']}"
+    status, headers, body = carton.api(
+        "get_download", api_event("GET", path, parameters={"download_id": created["id"]})
+    )
+    assert status == 200 and body["state"] == "pending"
+    assert headers["retry-after"] == "2" and body["progress"]["eta_seconds"] is None
 
 
 def test_unknown_download_is_404(carton: Carton) -> None:

@@ -1,9 +1,12 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pydantic import ValidationError
 
 from carton.assets.api import UploadRequest
 from carton.assets.models import AssetMetadata
-from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest
+from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest, DownloadOut
+from carton.downloads.models import Download, DownloadState, Progress
 from carton.downloads.service import archive_filename_for
 from carton.shared.presign import content_disposition
 from carton.web.http import validation_errors
@@ -108,3 +111,30 @@ def test_an_uploads_batch_is_in_utc() -> None:
     assert UploadRequest(filename="a.txt", content_type="text/plain", size=1, batch="2026-01-02T03:04:05.678Z").batch
     with pytest.raises(ValidationError, match="batch must be in UTC"):
         UploadRequest(filename="a.txt", content_type="text/plain", size=1, batch="2026-01-02T03:04:05+02:00")
+
+
+def test_progress_estimates_the_time_left_from_the_rate_so_far() -> None:
+    created = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    download = Download(
+        account_id="a",
+        download_id="d",
+        created_by="u",
+        created_by_email="u@example.com",
+        name="n",
+        zip_filename="n.zip",
+        layout="flat",
+        download_type="archive",
+        asset_ids=["x"],
+        state=DownloadState.PACKAGING,
+        created_at=created,
+        progress=Progress(files_total=4, files_done=1, bytes_total=400, bytes_done=100),
+    )
+    shown = DownloadOut.of(download, "https://api.example", now=created + timedelta(seconds=30))
+    assert shown.progress.eta_seconds == 90  # a quarter in 30 s: three quarters to go
+    assert shown.poll_after() == 22
+    starting = download.model_copy(update={"progress": Progress(files_total=4, bytes_total=400)})
+    assert DownloadOut.of(starting, "https://api.example").progress.eta_seconds is None
+    assert DownloadOut.of(starting, "https://api.example").poll_after() == 2
+    done = download.model_copy(update={"state": DownloadState.COMPLETE})
+    assert DownloadOut.of(done, "https://api.example").progress.eta_seconds == 0
+    assert DownloadOut.of(done, "https://api.example").poll_after() is None

@@ -173,13 +173,14 @@ class Client:
         yielded). Polls no faster than the API's Retry-After hint, when it gives one."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            download = self.get_download(download_id)
+            response = self.request("GET", f"{API}/downloads/{download_id}")
+            download = DownloadOut.model_validate(response.json())
             yield download
             if download.state in ENDED:
                 return
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"download {download_id} still {download.state.value} after {timeout} s")
-            time.sleep(interval)
+            time.sleep(max(interval, _retry_after(response, 0) if "Retry-After" in response.headers else 0))
 
     # ---- assets -----------------------------------------------------------------------------
 

@@ -3,11 +3,12 @@ built by its `of`)."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from carton.assets.models import AssetId
 from carton.downloads.models import (
@@ -23,7 +24,7 @@ from carton.downloads.models import (
     TargetState,
 )
 from carton.packaging.formats import FORMATS
-from carton.shared.fields import MAX_NAME_LENGTH, Line
+from carton.shared.fields import MAX_NAME_LENGTH, Line, utcnow
 from carton.web.routes import url_for
 from carton.web.shapes import ListOf
 
@@ -64,12 +65,16 @@ class CreateDownloadRequest(DownloadOptions):
             raise ValueError(f"asset ids must be unique; repeated: {', '.join(duplicates[:10])}")
         return ids
 
-    @model_validator(mode="after")
-    def _archive_suffix(self) -> CreateDownloadRequest:
-        extension = FORMATS[self.format].extension
-        if self.zip_filename is not None and not self.zip_filename.lower().endswith(extension):
-            raise ValueError(f"zip_filename must end in {extension} (the archive is a {self.format})")
-        return self
+    @field_validator("zip_filename")
+    @classmethod
+    def _archive_suffix(cls, value: str | None, info: ValidationInfo) -> str | None:
+        chosen = info.data.get("format")  # validated before (an options field); absent if it was refused
+        if value is None or chosen not in FORMATS:
+            return value
+        extension = FORMATS[chosen].extension
+        if not value.lower().endswith(extension):
+            raise ValueError(f"zip_filename must end in {extension} (the archive is a {chosen})")
+        return value
 
     @model_validator(mode="after")
     def _individual_are_requested(self) -> CreateDownloadRequest:
@@ -93,6 +98,27 @@ class NotifyOut(BaseModel):
     webhook_url: str | None
 
 
+class ProgressOut(Progress):
+    eta_seconds: int | None = Field(
+        default=None, description="seconds until packed, from the rate so far; null until there is a rate"
+    )
+
+    @classmethod
+    def of(cls, download: Download, now: datetime) -> ProgressOut:
+        progress = download.progress
+        eta = None
+        if download.state is DownloadState.COMPLETE:
+            eta = 0
+        elif download.state is DownloadState.PACKAGING and progress.bytes_done > 0:
+            elapsed = max((now - download.created_at).total_seconds(), 1.0)
+            eta = math.ceil((progress.bytes_total - progress.bytes_done) * elapsed / progress.bytes_done)
+        return cls(**progress.model_dump(), eta_seconds=eta)
+
+
+# How soon a client polling a download should ask again, in seconds.
+POLL_MIN, POLL_MAX = 1, 30
+
+
 class DownloadOut(BaseModel):
     id: str
     url: str
@@ -102,7 +128,7 @@ class DownloadOut(BaseModel):
     download_type: str
     state: DownloadState
     complete: bool
-    progress: Progress
+    progress: ProgressOut
     target_count: int
     has_conversions: bool
     assets: list[str]
@@ -131,7 +157,7 @@ class DownloadOut(BaseModel):
     file_url: str | None
 
     @classmethod
-    def of(cls, download: Download, base_url: str) -> DownloadOut:
+    def of(cls, download: Download, base_url: str, now: datetime | None = None) -> DownloadOut:
         ids = {"download_id": download.download_id}
         url = url_for("get_download", base_url, **ids)
         user_url = url_for("get_user", base_url, user_id=download.created_by)
@@ -145,7 +171,7 @@ class DownloadOut(BaseModel):
             download_type=download.download_type,
             state=download.state,
             complete=finished,
-            progress=download.progress,
+            progress=ProgressOut.of(download, now or utcnow()),
             target_count=download.target_count,
             has_conversions=download.has_conversions,
             assets=download.asset_ids,
@@ -171,6 +197,13 @@ class DownloadOut(BaseModel):
             download_url=url_for("download_file", base_url, ending="/download", **ids) if finished else None,
             file_url=url_for("download_file", base_url, ending="/file", **ids) if finished else None,
         )
+
+    def poll_after(self) -> int | None:
+        """Seconds a client polling this download should wait (Retry-After), while it is not done."""
+        if self.state not in (DownloadState.PENDING, DownloadState.PACKAGING):
+            return None
+        eta = self.progress.eta_seconds
+        return POLL_MIN + 1 if eta is None else min(max(eta // 4, POLL_MIN), POLL_MAX)
 
 
 class TargetOut(BaseModel):

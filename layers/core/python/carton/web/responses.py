@@ -60,11 +60,15 @@ def _not_modified_since(header: str | None, last_modified: datetime) -> bool:
     return last_modified.replace(microsecond=0) <= since
 
 
-def cacheable_response(app: APIGatewayRestResolver, body: Any, last_modified: datetime) -> Response[str]:
-    """200 with ETag and Last-Modified, or 304 without a body when the client's copy is current."""
+def cacheable_response(
+    app: APIGatewayRestResolver, body: Any, last_modified: datetime, extra: dict[str, str] | None = None
+) -> Response[str]:
+    """200 with ETag and Last-Modified, or 304 without a body when the client's copy is
+    current; `extra` headers on both."""
     payload = json.dumps(body, default=str, sort_keys=True)
     etag = '"' + hashlib.sha256(payload.encode()).hexdigest()[:32] + '"'
     headers = {"ETag": etag, "Last-Modified": format_datetime(last_modified.astimezone(UTC), usegmt=True)}
+    headers.update(extra or {})
     if_none_match = app.current_event.headers.get("if-none-match")
     if if_none_match is not None:
         unchanged = if_none_match.strip() == "*" or etag in {tag.strip() for tag in if_none_match.split(",")}
