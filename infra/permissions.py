@@ -37,6 +37,11 @@ TABLE_ACTIONS: dict[str, list[str]] = {
         "dynamodb:BatchWriteItem",
     ],
     "download_file": _READ,
+    "create_link": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    "list_links": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
+    "delete_link": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+    # Looks the link up by its token's hash, then its download; counts the use.
+    "open_shared_link": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
     "list_targets": ["dynamodb:GetItem", "dynamodb:Query"],
     "get_target": _READ,
     "workflow_prepare": [*_STATE_CHANGE, "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem"],
@@ -69,7 +74,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "delete_asset": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
     "asset_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "archive_removed": _STATE_CHANGE,
-    "workflow_notify": _STATE_CHANGE,  # and the account's daily e-mail count
+    # And the account's daily e-mail count; PutItem: the share link the e-mail carries.
+    "workflow_notify": [*_STATE_CHANGE, "dynamodb:PutItem"],
     # Invoked by operators (IAM), not over the API: creates accounts, users and keys.
     ADMIN_FUNCTION: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
 }
@@ -88,6 +94,7 @@ _REMOVES_LEFTOVERS = [
 # the multipart calls (create, upload part, complete) by s3:PutObject.
 OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "download_file": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
+    "open_shared_link": [("archives", ARCHIVES_PREFIX, ["s3:GetObject"])],
     "delete_download": _REMOVES_LEFTOVERS,
     # Renditions and conversions are made from originals while the archive is planned;
     # every source is checked (HEAD), the upload opened and the plan written.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[2] / "layers/core/python/carton"
 BASE = ("shared", "storage")
-FEATURES = ("accounts", "assets", "downloads", "packaging")
+FEATURES = ("accounts", "assets", "downloads", "packaging", "sharing")
 
 
 def module_name(path: Path) -> str:

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from carton.accounts import api as accounts_api
 from carton.assets import api as assets_api
 from carton.downloads import api as downloads_api
+from carton.sharing import api as sharing_api
 from carton.web.openapi import OPENAPI_VERSION, build_document, shadowed
 from carton.web.operations import ERROR_DESCRIPTIONS, ERRORS, OPERATIONS
 from carton.web.paging import PAGING_PARAMETERS
@@ -122,6 +123,7 @@ _REQUESTS: dict[str, type[BaseModel]] = {
     "CreateUserRequest": accounts_api.CreateUserRequest,
     "CreateTokenRequest": accounts_api.CreateTokenRequest,
     "AccountSettings": accounts_api.AccountSettings,
+    "CreateLinkRequest": sharing_api.CreateLinkRequest,
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from carton.accounts.repository import AccountRecords
 from carton.assets.repository import AssetRecords
 from carton.downloads.repository import DownloadRecords
+from carton.sharing.repository import LinkRecords
 
 
-class Store(AccountRecords, AssetRecords, DownloadRecords):
-    """Accounts, assets and downloads in Carton's single DynamoDB table."""
+class Store(AccountRecords, AssetRecords, DownloadRecords, LinkRecords):
+    """Accounts, assets, downloads and share links in Carton's single DynamoDB table."""

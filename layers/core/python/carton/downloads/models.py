@@ -229,6 +229,8 @@ class Download(BaseModel):
     # Set by DELETE before it removes anything: from then on no step changes the download,
     # and a DELETE retried (or the sweeper) finishes what an interrupted one began.
     deleting_since: datetime | None = None
+    # The API's address as its creator called it: where the links e-mails carry point.
+    api_base_url: str | None = None
 
     @property
     def complete(self) -> bool:

@@ -20,6 +20,8 @@ from carton.shared.errors import NotFound
 from carton.shared.fields import utcnow
 from carton.shared.observability import logger
 from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, post
+from carton.sharing.api import shared_url
+from carton.sharing.service import issue_link
 from carton.store import Store
 from carton.web.routes import url_for
 
@@ -101,6 +103,16 @@ def quoted(text: str, limit: int = QUOTED_NAME_LENGTH) -> str:
     return f"“{' '.join(shortened.split())}”"
 
 
+def _shared_link(download: Download, store: Store) -> str | None:
+    """A share link for the e-mail's recipients, who may have no key (it lives as long as the
+    archive, at most the default link life); None if the API's address is unknown."""
+    base = settings().public_base_url or download.api_base_url
+    if base is None:
+        return None
+    _, token = issue_link(download, store, created_by=download.created_by, base_url=base)
+    return shared_url(base, token)
+
+
 def _email(download: Download, event: str, document: dict[str, Any], store: Store) -> NotificationStatus | None:
     sender = settings().mail_from
     if sender is None:
@@ -116,7 +128,7 @@ def _email(download: Download, event: str, document: dict[str, Any], store: Stor
     else:
         reason = download.error.message if download.error else "unknown"
         text = f"The download named {name} could not be packaged: {reason}"
-    link = document["download"]["file_url"] or document["download"]["url"]
+    link = _shared_link(download, store) if event == "completed" else document["download"]["url"]
     try:
         aws.ses().send_email(
             Source=sender,

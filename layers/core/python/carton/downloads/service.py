@@ -44,7 +44,10 @@ def archive_filename_for(requested: str | None, name: str | None, download_id: s
     return safe if safe.lower().endswith(extension) else f"{safe}{extension}"
 
 
-def create_download(principal: Principal, request: CreateDownloadRequest, store: Store) -> Download:
+def create_download(
+    principal: Principal, request: CreateDownloadRequest, store: Store, base_url: str | None = None
+) -> Download:
+    """`base_url`: the API's address as the client called it (the links e-mails carry)."""
     if not principal.may_create(request.download_type):
         raise Forbidden(
             f"This key may not create downloads of type {request.download_type!r}",
@@ -86,6 +89,7 @@ def create_download(principal: Principal, request: CreateDownloadRequest, store:
         asset_ids=request.asset_ids,
         options=request.options(),
         has_conversions=request.renditions.has_conversions,
+        api_base_url=base_url,
     )
     planned = [
         Target(download_id=download_id, asset_id=asset_id, position=position)
@@ -138,7 +142,11 @@ def readable_download(principal: Principal, download_id: str, store: Store) -> D
 
 def archive_link(principal: Principal, download_id: str, store: Store) -> str:
     """A presigned GET for a finished archive, signed for this request only."""
-    download = readable_download(principal, download_id, store)
+    return presigned_archive(readable_download(principal, download_id, store))
+
+
+def presigned_archive(download: Download) -> str:
+    """A presigned GET for the download's archive: 410 once it expired, 404 until it is complete."""
     if download.state is DownloadState.EXPIRED:
         raise Gone("The archive has expired", {"download_id": ["archive removed; create the download again"]})
     if download.state is not DownloadState.COMPLETE or download.archive_key is None:
@@ -169,6 +177,7 @@ def finish_delete(download: Download, store: Store) -> None:
         upload=(archive_key, download.upload_id) if download.upload_id else None,
         archive_key=archive_key,
     )
+    store.delete_links(download.account_id, download.download_id)
     with contextlib.suppress(NotFound):  # a concurrent DELETE finished first
         store.delete_download(download)
 
@@ -192,11 +201,12 @@ def create_download_once(
     idempotency_key: str | None,
     store: Store,
     lambda_context: Any = None,
+    base_url: str | None = None,
 ) -> Download:
     """With an Idempotency-Key, the same key and body create one download however often
     they are sent (within a day); the same key with another body is a conflict."""
     if idempotency_key is None:
-        return create_download(principal, request, store)
+        return create_download(principal, request, store, base_url)
     if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed(
             "Invalid Idempotency-Key", {"Idempotency-Key": [f"1 to {MAX_IDEMPOTENCY_KEY} characters"]}
@@ -219,7 +229,7 @@ def create_download_once(
         config.register_lambda_context(lambda_context)  # in-progress records expire with the invocation
 
     def create_new(payload: dict[str, Any]) -> dict[str, str]:
-        return {"download_id": create_download(principal, request, store).download_id}
+        return {"download_id": create_download(principal, request, store, base_url).download_id}
 
     create: Callable[..., dict[str, str]] = idempotent_function(
         data_keyword_argument="payload", persistence_store=persistence, config=config

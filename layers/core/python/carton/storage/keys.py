@@ -74,3 +74,16 @@ def assets_partition(index: Index, account_id: str, value: str = "") -> str:
 def batch_text(batch: datetime) -> str:
     """A batch as OrbitKit writes it: ISO 8601 UTC with milliseconds."""
     return batch.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{batch.microsecond // 1000:03d}Z"
+
+
+LINK_PREFIX = "LINK#"
+
+
+def share_key(token_hash: str) -> dict[str, str]:
+    """A share link, under its token's hash (what opening the link looks up)."""
+    return {PK: f"SHARE#{token_hash}", SK: "SHARE"}
+
+
+def link_ref_key(account_id: str, download_id: str, link_id: str) -> dict[str, str]:
+    """A share link's reference in its download's partition (listing, revoking, removing)."""
+    return {PK: targets_partition(account_id, download_id), SK: f"{LINK_PREFIX}{link_id}"}

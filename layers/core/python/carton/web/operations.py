@@ -43,6 +43,10 @@ ERRORS: dict[str, set[int]] = {
     "download_file": {401, 403, 404, 410},  # 404 until complete, 410 once expired
     "list_targets": {401, 403, 404} | _PAGED,
     "get_target": {401, 403, 404},
+    "create_link": {401, 403, 404, 409, 410} | WITH_BODY,  # 409: not complete yet; 410: expired
+    "list_links": {401, 403, 404},
+    "delete_link": {401, 403, 404},
+    "open_shared_link": {404, 410},  # 410: revoked, expired, or its download deleted
     "list_assets": {401} | _PAGED,
     "import_asset": {401, 409} | WITH_BODY,
     "create_upload": {401} | WITH_BODY,
@@ -173,6 +177,20 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
         "and whether it was packed or skipped (with the reason).",
     ),
     "get_target": ("downloads", "Show one asset of a download", "Where it is in the archive, and how it got there."),
+    "create_link": (
+        "downloads",
+        "Share a finished archive",
+        "A link that needs no key (`shared_url`, shown in this answer only): it redirects to the archive until "
+        "it expires (`expires_in_days`, default 7, never past the archive) or is revoked. Its creator or an admin.",
+    ),
+    "list_links": ("downloads", "List a download's share links", "Expiry, uses and whether revoked; never the link."),
+    "delete_link": ("downloads", "Revoke a share link", "From then on it answers 410."),
+    "open_shared_link": (
+        "downloads",
+        "Open a share link",
+        "No key: a 302 redirect to a presigned S3 link of the archive (15 minutes); every use is counted. "
+        "410 once the link was revoked or expired, or its download was deleted.",
+    ),
     "list_assets": ("assets", "List assets", "The account's assets, newest first; filter by batch, media type or tag."),
     "import_asset": (
         "assets",

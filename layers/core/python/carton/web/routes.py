@@ -55,6 +55,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{_DOWNLOAD}/file", "download_file"),
     Route("GET", f"{_DOWNLOAD}/targets", "list_targets"),
     Route("GET", f"{_DOWNLOAD}/targets/{{asset_id}}", "get_target"),
+    Route("POST", f"{_DOWNLOAD}/links", "create_link"),
+    Route("GET", f"{_DOWNLOAD}/links", "list_links"),
+    Route("DELETE", f"{_DOWNLOAD}/links/{{link_id}}", "delete_link"),
+    # A share link: anyone who has it, no key.
+    Route("GET", f"{API_PREFIX}/shared/{{token}}", "open_shared_link", authorized=False),
     Route("GET", f"{API_PREFIX}/assets", "list_assets"),
     Route("POST", f"{API_PREFIX}/assets", "import_asset"),
     Route("POST", f"{API_PREFIX}/assets/uploads", "create_upload"),
