@@ -168,3 +168,17 @@ def test_a_tar_download_is_fetched_verified_and_extracted(api: Api, folder: Path
         and "3 against the manifest" in fetched.stderr
     )
     assert (folder / "from-tar" / "log.txt").read_bytes() == (folder / "photos" / "day 2" / "log.txt").read_bytes()
+
+
+def test_a_shared_link_opens_without_a_key_until_it_is_revoked(
+    api: Api, folder: Path, download: dict[str, Any]
+) -> None:
+    shared = carton(api, "downloads", "share", download["id"], "--days", "1", cwd=folder)
+    assert shared.returncode == 0, shared.stderr
+    url = shared.stdout.strip()
+    assert url.startswith(f"{api.base}/api/v1/shared/shr_")
+    assert api.call("GET", url.removeprefix(api.base), token=None).status == 302
+    links = json.loads(carton(api, "-o", "json", "downloads", "links", download["id"], cwd=folder).stdout)
+    mine = next(link for link in links if link["uses"] == 1 and not link["revoked"])
+    assert carton(api, "downloads", "unshare", download["id"], mine["id"], cwd=folder).returncode == 0
+    assert api.call("GET", url.removeprefix(api.base), token=None).status == 410

@@ -22,6 +22,7 @@ from carton.assets.api import AssetOut, ReplaceAssetRequest, UploadOut, UploadRe
 from carton.assets.models import UploadState
 from carton.downloads.api import CreateDownloadRequest, DownloadOut, TargetOut
 from carton.downloads.models import DownloadState
+from carton.sharing.api import CreateLinkRequest, LinkOut
 
 API = "/api/v1"
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -181,6 +182,17 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"download {download_id} still {download.state.value} after {timeout} s")
             time.sleep(max(interval, _retry_after(response, 0) if "Retry-After" in response.headers else 0))
+
+    def create_link(self, download_id: str, request: CreateLinkRequest | None = None) -> LinkOut:
+        """A share link to the finished archive; its shared_url is in this answer only."""
+        body = self._body(request or CreateLinkRequest())
+        return self._model(LinkOut, "POST", f"{API}/downloads/{download_id}/links", json=body, expect=(201,))
+
+    def list_links(self, download_id: str) -> Iterator[LinkOut]:
+        return self._pages(LinkOut, f"{API}/downloads/{download_id}/links")
+
+    def delete_link(self, download_id: str, link_id: str) -> None:
+        self.request("DELETE", f"{API}/downloads/{download_id}/links/{link_id}", expect=(204,))
 
     # ---- assets -----------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""The `carton` command's groups: assets, downloads, account."""
