@@ -101,7 +101,8 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     "workflow_prepare": [
         ("assets", ASSETS_PREFIX, ["s3:GetObject"]),
         ("assets", DERIVED_PREFIX, ["s3:GetObject", "s3:PutObject"]),
-        ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:AbortMultipartUpload"]),
+        # PutObjectTagging: the upload of a download with its own life carries its expiry tag.
+        ("archives", ARCHIVES_PREFIX, ["s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectTagging"]),
         ("archives", PLANS_PREFIX, ["s3:PutObject"]),
     ],
     # UploadPart and UploadPartCopy: s3:PutObject on the archive, s3:GetObject on the source.

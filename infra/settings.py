@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
 
+from carton.downloads.models import MAX_EXPIRY_DAYS
 from carton.shared import config
 
 # Graviton by default (cheaper per GB-second); `architecture=x86_64` picks Intel.
@@ -123,9 +124,12 @@ def from_context(get: Callable[[str], Any]) -> DeploySettings:
     architecture = _text(get("architecture")) or DEFAULT_ARCHITECTURE
     if architecture not in ARCHITECTURE_NAMES:
         raise ConfigurationError(f"context architecture={architecture!r}: use {' or '.join(ARCHITECTURE_NAMES)}")
+    expiry = _whole_number("archive_expiry_days", get("archive_expiry_days"), default=None)
+    expiry = expiry or config.DEFAULT_ARCHIVE_EXPIRY_DAYS
+    if expiry > MAX_EXPIRY_DAYS:  # a lifecycle rule per shorter life: S3 takes 1,000 rules at most
+        raise ConfigurationError(f"context archive_expiry_days={expiry}: at most {MAX_EXPIRY_DAYS}")
     return DeploySettings(
-        archive_expiry_days=_whole_number("archive_expiry_days", get("archive_expiry_days"), default=None)
-        or config.DEFAULT_ARCHIVE_EXPIRY_DAYS,
+        archive_expiry_days=expiry,
         deletion_protection=_switch("deletion_protection", get("deletion_protection"), default=True),
         architecture=architecture,
         cors_origins=cors_origins(get("cors_origins")),

@@ -9,7 +9,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from carton.storage.schema import PLANS_PREFIX, TABLE_INDEXES, TABLE_KEYS
+from carton.storage.schema import ARCHIVE_EXPIRY_TAG, ARCHIVES_PREFIX, PLANS_PREFIX, TABLE_INDEXES, TABLE_KEYS
 from infra.nag import acknowledge
 
 _S = dynamodb.AttributeType.STRING
@@ -134,6 +134,16 @@ class Storage(Construct):
                 s3.LifecycleRule(
                     id="expire-archives",
                     expiration=cdk.Duration.days(archive_expiry_days),
+                ),
+                # A download's own, shorter life (expires_in_days): S3 honours the shortest rule.
+                *(
+                    s3.LifecycleRule(
+                        id=f"expire-archives-after-{days}-days",
+                        prefix=ARCHIVES_PREFIX,
+                        tag_filters={ARCHIVE_EXPIRY_TAG: str(days)},
+                        expiration=cdk.Duration.days(days),
+                    )
+                    for days in range(1, archive_expiry_days)
                 ),
             ],
             # Archives are derived data: they can always be built again.

@@ -58,6 +58,8 @@ def test_architecture_and_numbers_are_checked() -> None:
         settings(architecture="aarch64")
     assert settings(pack_concurrency="4").pack_concurrency == 4
     assert settings(archive_expiry_days=3).archive_expiry_days == 3
+    with pytest.raises(ConfigurationError, match="at most 365"):
+        settings(archive_expiry_days=366)
     with pytest.raises(ConfigurationError, match="whole number"):
         settings(pack_concurrency="0")
     assert settings(deletion_protection="false").deletion_protection is False

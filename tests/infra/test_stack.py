@@ -24,6 +24,7 @@ from carton.shared import config
 from carton.storage.schema import (
     ADMIN_FUNCTION_OUTPUT,
     API_URL_OUTPUT,
+    ARCHIVE_EXPIRY_TAG,
     ENDED_BADLY,
     EXECUTION_ENDED_FUNCTION,
     S3_FEEDS,
@@ -235,6 +236,10 @@ def test_buckets_are_private_encrypted_and_expire_what_they_should(synthesized: 
     rules = [rule for bucket in buckets.values() for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]]
     assert sum(1 for rule in rules if rule.get("AbortIncompleteMultipartUpload") == {"DaysAfterInitiation": 1}) == 2
     assert {"ExpirationInDays": CONTEXT["archive_expiry_days"], "Id": "expire-archives", "Status": "Enabled"} in rules
+    shorter = sorted(rule["ExpirationInDays"] for rule in rules if rule["Id"].startswith("expire-archives-after-"))
+    assert shorter == list(range(1, CONTEXT["archive_expiry_days"]))
+    one_day = next(rule for rule in rules if rule["Id"] == "expire-archives-after-1-days")
+    assert one_day["TagFilters"] == [{"Key": ARCHIVE_EXPIRY_TAG, "Value": "1"}] and one_day["Prefix"] == "archives/"
     assert any(b["Properties"].get("VersioningConfiguration") == {"Status": "Enabled"} for b in buckets.values())
     policies = synthesized.resources("AWS::S3::BucketPolicy")
     assert all("aws:SecureTransport" in json.dumps(policy) for policy in policies.values())

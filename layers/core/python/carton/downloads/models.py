@@ -158,6 +158,8 @@ class Notify(BaseModel):
         return self
 
 
+# No deployment keeps archives longer (infra/settings.py checks archive_expiry_days against it).
+MAX_EXPIRY_DAYS = 365
 # The archive formats a client may ask for (carton.packaging.formats has one of each).
 ArchiveFormatName = Literal["zip", "tar"]
 
@@ -178,6 +180,12 @@ class DownloadOptions(BaseModel):
     notify: Notify = Field(default_factory=Notify)
     include_manifest: bool = Field(default=True, strict=True)
     on_missing: Literal["skip", "fail"] = "skip"
+    expires_in_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_EXPIRY_DAYS,
+        description="the archive's life in days (default and most: the deployment's, 7 unless set otherwise)",
+    )
     format: ArchiveFormatName = Field(
         default="zip", description="zip, or tar (POSIX pax); both store files as they are, a manifest.json last"
     )

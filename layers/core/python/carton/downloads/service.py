@@ -28,6 +28,7 @@ from carton.packaging.leftovers import archive_key_of, remove_leftovers
 from carton.shared import aws, presign
 from carton.shared.config import settings
 from carton.shared.errors import Conflict, Forbidden, Gone, NotFound, ValidationFailed, error_code
+from carton.shared.fields import utcnow
 from carton.shared.names import safe_entry_name
 from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, checked_destination
 from carton.storage.schema import TABLE_KEYS
@@ -60,6 +61,12 @@ def create_download(
         raise ValidationFailed(
             "Unknown asset ids",
             {"asset_ids": [f"{len(unknown)} unknown or deleted asset id(s): {shown}"]},
+        )
+    longest = settings().archive_expiry_days
+    if request.expires_in_days is not None and request.expires_in_days > longest:
+        raise ValidationFailed(
+            "Archive life too long",
+            {"expires_in_days": [f"1 to {longest}: this deployment keeps archives {longest} days"]},
         )
     if request.notify.webhook_url is not None:
         check_webhook(request.notify.webhook_url)
@@ -149,6 +156,9 @@ def presigned_archive(download: Download) -> str:
     """A presigned GET for the download's archive: 410 once it expired, 404 until it is complete."""
     if download.state is DownloadState.EXPIRED:
         raise Gone("The archive has expired", {"download_id": ["archive removed; create the download again"]})
+    if download.expires_at is not None and utcnow() >= download.expires_at:
+        # S3's lifecycle removes it within a day (then the download turns expired): gone already.
+        raise Gone("The archive has expired", {"download_id": [f"expired at {download.expires_at:%Y-%m-%d %H:%M} UTC"]})
     if download.state is not DownloadState.COMPLETE or download.archive_key is None:
         raise NotFound(
             "The archive is not ready",

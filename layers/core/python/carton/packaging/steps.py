@@ -12,6 +12,7 @@ import json
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 from botocore.exceptions import ClientError
 
@@ -29,7 +30,7 @@ from carton.shared.errors import MISSING, Conflict, NotFound, PackagingError, er
 from carton.shared.fields import utcnow
 from carton.shared.observability import MetricUnit, logger, measure
 from carton.storage.objects import plan_key
-from carton.storage.schema import ENDED_BADLY
+from carton.storage.schema import ARCHIVE_EXPIRY_TAG, ENDED_BADLY
 from carton.store import Store
 
 
@@ -76,12 +77,16 @@ def prepare(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
     parts = assemble(plan, sources)
     s3, bucket = aws.s3(), settings().archives_bucket
     key = archive_key_of(download)
+    life = download.options.expires_in_days
+    # Its own life: a lifecycle rule of the archives bucket removes it then.
+    tagging = {"Tagging": urlencode({ARCHIVE_EXPIRY_TAG: life})} if life else {}
     upload_id = s3.create_multipart_upload(
         Bucket=bucket,
         Key=key,
         ContentType=format_of(download).content_type,
         ChecksumAlgorithm="CRC32",
         ChecksumType="FULL_OBJECT",
+        **tagging,  # type: ignore[arg-type]
     )["UploadId"]
     try:
         # Recorded at once, so that DELETE, the failure step and a rerun can abort it
@@ -194,7 +199,7 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
             state=DownloadState.COMPLETE,
             size=document.size,
             completed_at=now,
-            expires_at=now + timedelta(days=settings().archive_expiry_days),
+            expires_at=now + timedelta(days=download.options.expires_in_days or settings().archive_expiry_days),
             upload_id=None,
             progress=totals.model_copy(update={"files_done": totals.files_total, "bytes_done": totals.bytes_total}),
         )

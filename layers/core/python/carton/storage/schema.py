@@ -59,6 +59,9 @@ PLANS_PREFIX = "plans/"
 
 # Finished archives; their removal (lifecycle or DELETE) marks downloads expired.
 ARCHIVES_PREFIX = "archives/"
+# An archive whose download asked for a shorter life (expires_in_days) carries this tag; the
+# archives bucket has a lifecycle rule per number of days shorter than the deployment's.
+ARCHIVE_EXPIRY_TAG = "carton-expiry-days"
 
 
 @dataclass(frozen=True)
