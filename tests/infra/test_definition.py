@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from carton.storage.schema import STALLED_AFTER_SECONDS
+from carton.storage.schema import FEED_VISIBILITY_TIMEOUT_SECONDS, S3_FEEDS, STALLED_AFTER_SECONDS
 from infra.definition import (
     ASL_FILE,
     LAMBDA_THROTTLED_RETRY,
@@ -106,3 +106,10 @@ def test_the_sweeper_calls_a_download_stalled_only_after_any_step_could_have_fin
         runs = 1 + on_timeout["MaxAttempts"]
         worst = runs * state["TimeoutSeconds"] + on_timeout["IntervalSeconds"] * on_timeout["MaxAttempts"]
         assert worst + transient_waits <= STALLED_AFTER_SECONDS, name
+
+
+def test_feed_queues_hide_a_message_six_times_as_long_as_its_function_may_run() -> None:
+    """Lambda's rule for SQS event sources (services-sqs-configure): visibility timeout at
+    least six times the function's timeout; Lambda refuses a mapping whose timeout exceeds it."""
+    for feed in S3_FEEDS:
+        assert 6 * SIZING.get(feed.function, DEFAULT_SIZING)[1] <= FEED_VISIBILITY_TIMEOUT_SECONDS, feed.function

@@ -93,9 +93,10 @@ S3_FEEDS: tuple[S3Feed, ...] = (
 )
 # A message that fails this many times goes to the feed's dead-letter queue.
 FEED_MAX_RECEIVES = 5
-# At least the feed functions' timeout (infra.permissions.SIZING), or a message in flight
-# would be handed to a second consumer while the first still works on it.
-FEED_VISIBILITY_TIMEOUT_SECONDS = 900
+# Six times the longest feed function's timeout (infra.permissions.SIZING; a test checks it),
+# as Lambda asks of an SQS event source: a message in flight is never handed to a second
+# consumer while the first still works on it, and a throttled batch has time to be retried.
+FEED_VISIBILITY_TIMEOUT_SECONDS = 1800
 
 # Step Functions' statuses of a packaging execution that ended without succeeding: an
 # EventBridge rule (on AWS) or a watcher (locally) hands these to this function, which
