@@ -68,6 +68,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "import_asset": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
     "create_upload": ["dynamodb:PutItem"],
     "get_upload": _READ,
+    "sign_upload_parts": _READ,
+    "complete_upload": _READ,
     "list_assets": ["dynamodb:Query"],
     "get_asset": _READ,
     "replace_asset": ["dynamodb:GetItem", "dynamodb:PutItem"],
@@ -128,11 +130,15 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     SWEEPER_FUNCTION: _REMOVES_LEFTOVERS,
     "ingest_upload": [
         ("assets", UPLOADS_PREFIX, ["s3:GetObject", "s3:DeleteObject"]),
-        ("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject"]),
+        # AbortMultipartUpload: a copy in parts (over 5 GiB) that failed halfway.
+        ("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]),
     ],
     "import_asset": [("assets", ASSETS_PREFIX, ["s3:PutObject", "s3:DeleteObject"])],
-    # Signing a presigned PUT needs the right to PUT.
+    # Signing a presigned PUT needs the right to PUT; CreateMultipartUpload, UploadPart and
+    # CompleteMultipartUpload are s3:PutObject too.
     "create_upload": [("assets", UPLOADS_PREFIX, ["s3:PutObject"])],
+    "sign_upload_parts": [("assets", UPLOADS_PREFIX, ["s3:PutObject"])],
+    "complete_upload": [("assets", UPLOADS_PREFIX, ["s3:PutObject"])],
     "delete_asset": [("assets", ASSETS_PREFIX, ["s3:DeleteObject"])],
 }
 
@@ -177,7 +183,8 @@ SIZING: dict[str, tuple[int, int]] = {
     "workflow_prepare": (1769, 900),
     # The worst case: lists 10,000 parts and writes 10,000 targets (tuned from a benchmark).
     "workflow_complete": (1769, 900),
-    "ingest_upload": (1024, 300),
+    # Reads every byte of an upload (checksums) at a full vCPU: 50 GiB within 15 minutes.
+    "ingest_upload": (1769, 900),
     # URL imports hold up to 100 MB in memory.
     "import_asset": (1024, 29),
     "archive_removed": (256, 60),

@@ -124,6 +124,8 @@ _REQUESTS: dict[str, type[BaseModel]] = {
     "CreateTokenRequest": accounts_api.CreateTokenRequest,
     "AccountSettings": accounts_api.AccountSettings,
     "CreateLinkRequest": sharing_api.CreateLinkRequest,
+    "SignPartsRequest": assets_api.SignPartsRequest,
+    "CompleteUploadRequest": assets_api.CompleteUploadRequest,
 }
 
 

@@ -4,11 +4,21 @@ model built by its `of`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from carton.assets.models import Asset, AssetMetadata, Batch, Filename, Translation, Upload, UploadState
+from carton.assets.models import (
+    MAX_PARTS,
+    MAX_UPLOAD_BYTES,
+    Asset,
+    AssetMetadata,
+    Batch,
+    Filename,
+    Translation,
+    Upload,
+    UploadState,
+)
 from carton.shared.fields import MAX_TEXT, utcnow
 from carton.shared.media import media_group
 from carton.web.routes import url_for
@@ -44,7 +54,12 @@ class UploadRequest(BaseModel):
 
     filename: Filename
     content_type: str = Field(min_length=3, max_length=100)
-    size: int = Field(ge=1, le=5 * 1024**3, description="bytes; at most 5 GiB (one S3 PUT)")
+    size: int = Field(
+        ge=1,
+        le=MAX_UPLOAD_BYTES,
+        description="bytes; at most 50 GiB. Over the multipart threshold (100 MiB unless the deployment says "
+        "otherwise) the ticket is for a multipart upload",
+    )
     batch: Batch | None = Field(
         default=None, description="the asset's batch (ISO 8601 UTC with milliseconds); default: when it is ingested"
     )
@@ -109,11 +124,21 @@ class UploadOut(BaseModel):
         description="Where to send the file (only in the answer to POST): a multipart/form-data POST of "
         "every upload_fields entry, in order, then the file as the last part, named `file`",
     )
-    upload_method: Literal["POST"] | None = None
+    upload_method: Literal["POST", "MULTIPART"] | None = None
     upload_fields: dict[str, str] | None = Field(
         default=None, description="Form fields S3 checks: key, content type, the exact size, the signature"
     )
     expires_at: datetime | None = Field(default=None, description="the form is refused after this time")
+    part_size: int | None = Field(
+        default=None, description="MULTIPART: every part has this many bytes, the last one the rest"
+    )
+    part_count: int | None = None
+    parts_url: str | None = Field(
+        default=None, description="MULTIPART: POST {numbers: [...]} here for presigned PUTs of those parts"
+    )
+    complete_url: str | None = Field(
+        default=None, description="MULTIPART: POST {parts: [{number, etag}]} here once every part is sent"
+    )
 
     @classmethod
     def of(cls, upload: Upload, base_url: str) -> UploadOut:
@@ -121,6 +146,8 @@ class UploadOut(BaseModel):
         if state is UploadState.PENDING and utcnow() > upload.ingest_deadline:
             state = UploadState.EXPIRED
             reason = "no file was ingested: none arrived before the ticket expired, or it was removed first"
+        ids = {"upload_id": upload.upload_id}
+        pending_multipart = upload.multipart_id is not None and state is UploadState.PENDING
         return cls(
             id=upload.upload_id,
             url=url_for("get_upload", base_url, upload_id=upload.upload_id),
@@ -132,7 +159,45 @@ class UploadOut(BaseModel):
             asset_url=url_for("get_asset", base_url, key=upload.asset_id) if upload.asset_id else None,
             duplicate=upload.duplicate,
             reason=reason,
+            upload_method="MULTIPART" if upload.multipart_id else None,
+            part_size=upload.part_size,
+            part_count=upload.part_count,
+            parts_url=url_for("sign_upload_parts", base_url, **ids) if pending_multipart else None,
+            complete_url=url_for("complete_upload", base_url, **ids) if pending_multipart else None,
         )
+
+
+PartNumber = Annotated[int, Field(ge=1, le=MAX_PARTS)]
+
+
+class SignPartsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    numbers: list[PartNumber] = Field(min_length=1, max_length=1000, description="1 to 1,000 part numbers")
+
+
+class SignedPart(BaseModel):
+    number: int
+    url: str = Field(description="PUT the part's bytes here; keep the ETag header of the answer")
+    size: int
+
+
+class SignedParts(BaseModel):
+    parts: list[SignedPart]
+    expires_at: datetime = Field(description="a PUT must begin before this time; ask again for fresh ones")
+
+
+class CompletedPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: PartNumber
+    etag: str = Field(min_length=1, max_length=200)
+
+
+class CompleteUploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[CompletedPart] = Field(min_length=1, max_length=MAX_PARTS, description="every part, once each")
 
 
 AssetList = ListOf[AssetOut]

@@ -125,6 +125,21 @@ class UploadState(StrEnum):
     EXPIRED = "expired"
 
 
+MiB = 1024 * 1024
+# One POST form carries at most what one S3 PUT takes.
+MAX_FORM_BYTES = 5 * 1024 * MiB
+# Multipart uploads: what ingest can read through (checksums) within Lambda's 15 minutes.
+MAX_UPLOAD_BYTES = 50 * 1024 * MiB
+MIN_PART_SIZE = 8 * MiB  # S3 takes 5 MiB and up (the last part excepted)
+MAX_PARTS = 10_000  # S3's limit
+
+
+def part_size_for(size: int) -> int:
+    """Whole MiB, at least MIN_PART_SIZE, and few enough parts for S3."""
+    per_part = -(-size // MAX_PARTS)
+    return max(MIN_PART_SIZE, -(-per_part // MiB) * MiB)
+
+
 # How long after its ticket expired a pending upload may still be ingested (S3 events
 # and the ingest queue can lag); after that it is shown as expired.
 INGEST_GRACE = timedelta(minutes=15)
@@ -138,6 +153,9 @@ class Upload(BaseModel):
     size: int
     created_by: str
     batch: datetime | None = None  # the asset's, when the client chose one
+    # A multipart upload (files over the multipart threshold): S3's id and the part size.
+    multipart_id: str | None = None
+    part_size: int | None = None
     state: UploadState = UploadState.PENDING
     asset_id: str | None = None
     duplicate: bool = False
@@ -147,8 +165,14 @@ class Upload(BaseModel):
 
     @property
     def ingest_deadline(self) -> datetime:
-        """After this, a pending upload is shown as expired: its ticket ran out and nothing came."""
-        return self.created_at + timedelta(seconds=PRESIGNED_URL_TTL_SECONDS) + INGEST_GRACE
+        """After this, a pending upload is shown as expired: its ticket ran out and nothing
+        came (a multipart upload has a day: the assets bucket aborts unfinished ones then)."""
+        ticket = timedelta(days=1) if self.multipart_id else timedelta(seconds=PRESIGNED_URL_TTL_SECONDS)
+        return self.created_at + ticket + INGEST_GRACE
+
+    @property
+    def part_count(self) -> int | None:
+        return None if self.part_size is None else -(-self.size // self.part_size)
 
 
 AssetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]

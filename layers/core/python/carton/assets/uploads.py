@@ -10,7 +10,8 @@ from botocore.exceptions import ClientError
 
 from carton.accounts.models import Principal
 from carton.assets.api import UploadOut, UploadRequest
-from carton.assets.models import AssetMetadata, Upload, UploadState
+from carton.assets.models import MAX_FORM_BYTES, AssetMetadata, Upload, UploadState
+from carton.assets.multipart import copy_object, open_multipart
 from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, create_or_winner, new_asset, new_key
 from carton.shared import aws, presign
 from carton.shared.checksums import Checksummer, Checksums
@@ -41,6 +42,12 @@ def create_upload(principal: Principal, request: UploadRequest, store: Store, ba
         created_by=principal.user_id,
         batch=request.batch,
     )
+    if request.size > settings().multipart_threshold:
+        upload = open_multipart(upload)
+        store.put_upload(upload)
+        return UploadOut.of(upload, base)
+    if request.size > MAX_FORM_BYTES:  # a deployment's threshold above what one form takes
+        raise ValidationFailed("File too large for one form", {"size": [f"at most {MAX_FORM_BYTES} bytes"]})
     store.put_upload(upload)
     form = presign.upload_form(settings().assets_bucket, upload_key(upload), content_type, request.size)
     return UploadOut.of(upload, base).model_copy(
@@ -154,17 +161,9 @@ def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag:
         return upload.model_copy(update={**ingested, "asset_id": existing.asset_id, "duplicate": duplicate})
     asset_id = new_key()
     target = asset_object_key(upload.account_id, asset_id, upload.filename)
-    copied = aws.s3().copy_object(
-        Bucket=settings().assets_bucket,
-        Key=target,
-        CopySource={"Bucket": settings().assets_bucket, "Key": key},
-        CopySourceIfMatch=etag,
-        ContentType=upload.content_type,
-        MetadataDirective="REPLACE",
-        ChecksumAlgorithm="CRC32",
-    )
+    copied_etag = copy_object(key, etag, target, upload.content_type, sums.size)
     metadata = AssetMetadata(filename=upload.filename)
-    stored = (target, copied["CopyObjectResult"]["ETag"])
+    stored = (target, copied_etag)
     asset = new_asset(
         upload.account_id,
         asset_id,

@@ -33,6 +33,9 @@ DEFAULT_MAIL_PER_DAY = 500
 ENV_CORS_ORIGINS = "CARTON_CORS_ORIGINS"
 # Signs list cursors (tamper-evident paging links).
 ENV_CURSOR_KEY = "CARTON_CURSOR_KEY"
+# Uploads over this many bytes get a multipart ticket (presigned parts) instead of one form.
+ENV_MULTIPART_THRESHOLD = "CARTON_MULTIPART_THRESHOLD"
+DEFAULT_MULTIPART_THRESHOLD = 100 * 1024 * 1024
 
 DEFAULT_ARCHIVE_EXPIRY_DAYS = 7
 # Presigned archive links are handed out per request, so they can be short-lived.
@@ -58,6 +61,7 @@ class Settings:
     allow_loopback_fetches: bool
     cors_origins: tuple[str, ...]
     mail_per_day: int
+    multipart_threshold: int
 
     @property
     def fetch_policy(self) -> Policy:
@@ -91,4 +95,5 @@ def settings() -> Settings:
         allow_loopback_fetches=loopback_fetches_allowed(),
         cors_origins=parse_origins(os.environ.get(ENV_CORS_ORIGINS, "")),
         mail_per_day=int(os.environ.get(ENV_MAIL_PER_DAY) or DEFAULT_MAIL_PER_DAY),
+        multipart_threshold=int(os.environ.get(ENV_MULTIPART_THRESHOLD) or DEFAULT_MULTIPART_THRESHOLD),
     )

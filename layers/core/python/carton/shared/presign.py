@@ -59,3 +59,12 @@ def upload_form(bucket: str, key: str, content_type: str, size: int) -> UploadFo
         fields={name: str(value) for name, value in post["fields"].items()},
         expires_at=utcnow() + timedelta(seconds=PRESIGNED_URL_TTL_SECONDS),
     )
+
+
+def upload_part(bucket: str, key: str, upload_id: str, number: int) -> str:
+    """A PUT of one part of a multipart upload (its ETag comes back in the answer's header)."""
+    return aws.s3().generate_presigned_url(
+        "upload_part",
+        Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+        ExpiresIn=PRESIGNED_URL_TTL_SECONDS,
+    )

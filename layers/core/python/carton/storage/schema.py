@@ -96,7 +96,7 @@ FEED_MAX_RECEIVES = 5
 # Six times the longest feed function's timeout (infra.permissions.SIZING; a test checks it),
 # as Lambda asks of an SQS event source: a message in flight is never handed to a second
 # consumer while the first still works on it, and a throttled batch has time to be retried.
-FEED_VISIBILITY_TIMEOUT_SECONDS = 1800
+FEED_VISIBILITY_TIMEOUT_SECONDS = 5400
 
 # Step Functions' statuses of a packaging execution that ended without succeeding: an
 # EventBridge rule (on AWS) or a watcher (locally) hands these to this function, which

@@ -51,6 +51,8 @@ ERRORS: dict[str, set[int]] = {
     "import_asset": {401, 409} | WITH_BODY,
     "create_upload": {401} | WITH_BODY,
     "get_upload": {401, 404},
+    "sign_upload_parts": {401, 404, 409} | WITH_BODY,  # 409: not multipart, or settled
+    "complete_upload": {401, 404, 409} | WITH_BODY,
     "get_asset": {401, 410},
     "replace_asset": {401, 410} | WITH_BODY,
     "delete_asset": {401, 410},
@@ -200,14 +202,27 @@ OPERATIONS: dict[str, tuple[str, str, str]] = {
     ),
     "create_upload": (
         "assets",
-        "Upload a file (up to 5 GiB)",
-        "Answers an upload ticket: POST every `upload_fields` entry, then the file as the part named `file`, "
-        "to `upload_url`. S3 refuses a file of another size; once it is stored, the upload is ingested.",
+        "Upload a file (up to 50 GiB)",
+        "Answers an upload ticket. Up to the multipart threshold (100 MiB by default): POST every `upload_fields` "
+        "entry, then the file as the part named `file`, to `upload_url`; S3 refuses a file of another size. Over it "
+        "(`upload_method` MULTIPART): sign parts at `parts_url`, PUT each `part_size` bytes, then POST their ETags "
+        "to `complete_url`. Once the file is stored, the upload is ingested.",
     ),
     "get_upload": (
         "assets",
         "Show an upload",
         "`pending` until the file arrives, then `ingested` (with the asset's key) or `rejected` (with the reason).",
+    ),
+    "sign_upload_parts": (
+        "assets",
+        "Sign parts of a multipart upload",
+        "Presigned PUTs (15 minutes each) for the part numbers asked for, at most 1,000 at a time: ask as the "
+        "upload goes. Keep each answer's ETag header for `complete`.",
+    ),
+    "complete_upload": (
+        "assets",
+        "Complete a multipart upload",
+        "Every part, in order, with its ETag: S3 assembles the file and Carton ingests it as it does a form upload.",
     ),
     "get_asset": ("assets", "Show an asset", "Its file, checksums, dimensions and metadata."),
     "replace_asset": ("assets", "Replace an asset's metadata", "Names, translations, note and flags; not its bytes."),

@@ -64,6 +64,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", f"{API_PREFIX}/assets", "import_asset"),
     Route("POST", f"{API_PREFIX}/assets/uploads", "create_upload"),
     Route("GET", f"{API_PREFIX}/assets/uploads/{{upload_id}}", "get_upload"),
+    Route("POST", f"{API_PREFIX}/assets/uploads/{{upload_id}}/parts", "sign_upload_parts"),
+    Route("POST", f"{API_PREFIX}/assets/uploads/{{upload_id}}/complete", "complete_upload"),
     Route("GET", f"{API_PREFIX}/assets/{{key}}", "get_asset"),
     Route("PUT", f"{API_PREFIX}/assets/{{key}}", "replace_asset"),
     Route("DELETE", f"{API_PREFIX}/assets/{{key}}", "delete_asset"),
