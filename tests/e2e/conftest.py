@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+MULTIPART_THRESHOLD = 10 * 1024 * 1024
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -109,7 +110,14 @@ def local_stack(home: Path, token: str, log: Path) -> Iterator[tuple[Api, str]]:
     from carton_local.demo import DEMO_ASSETS
 
     port = free_port()
-    env = {**os.environ, "CARTON_BOOTSTRAP_TOKEN": token, "PYTHONUNBUFFERED": "1", "CARTON_HOME": str(home)}
+    env = {
+        **os.environ,
+        "CARTON_BOOTSTRAP_TOKEN": token,
+        "PYTHONUNBUFFERED": "1",
+        "CARTON_HOME": str(home),
+        # Multipart uploads from 10 MiB, so a test sends one without a 100 MiB file.
+        "CARTON_MULTIPART_THRESHOLD": str(MULTIPART_THRESHOLD),
+    }
     with log.open("a") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "carton_local", "--port", str(port), "--quiet"],

@@ -4,6 +4,7 @@ verified and extracted; a damaged archive caught; bad credentials refused in one
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import MULTIPART_THRESHOLD, Api
 
 ANSI = re.compile(r"\x1b\[")
 BATCH = "2026-11-25T10:00:00.123Z"
@@ -182,3 +183,16 @@ def test_a_shared_link_opens_without_a_key_until_it_is_revoked(
     mine = next(link for link in links if link["uses"] == 1 and not link["revoked"])
     assert carton(api, "downloads", "unshare", download["id"], mine["id"], cwd=folder).returncode == 0
     assert api.call("GET", url.removeprefix(api.base), token=None).status == 410
+
+
+def test_a_file_over_the_multipart_threshold_goes_in_parts(api: Api, tmp_path: Path) -> None:
+    if api.home is None:
+        pytest.skip("the deployed stack's threshold is 100 MiB")
+    data = (uuid.uuid4().hex.encode() + b" a line of a large log\n") * (MULTIPART_THRESHOLD // 50 + 200_000)
+    (tmp_path / "large.txt").write_bytes(data)
+    added = carton(api, "-o", "json", "assets", "add", "large.txt", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    (upload,) = json.loads(added.stdout)
+    assert upload["state"] == "ingested" and upload["size"] == len(data) > MULTIPART_THRESHOLD
+    shown = json.loads(carton(api, "-o", "json", "assets", "show", upload["asset"], cwd=tmp_path).stdout)
+    assert shown["sha256"] == hashlib.sha256(data).hexdigest()

@@ -18,7 +18,15 @@ import httpx
 from pydantic import BaseModel
 
 from carton.accounts.api import AccountOut, AccountSettings, CreateTokenRequest, CreateUserRequest, TokenOut, UserOut
-from carton.assets.api import AssetOut, ReplaceAssetRequest, UploadOut, UploadRequest
+from carton.assets.api import (
+    AssetOut,
+    CompleteUploadRequest,
+    ReplaceAssetRequest,
+    SignedParts,
+    SignPartsRequest,
+    UploadOut,
+    UploadRequest,
+)
 from carton.assets.models import UploadState
 from carton.downloads.api import CreateDownloadRequest, DownloadOut, TargetOut
 from carton.downloads.models import DownloadState
@@ -214,6 +222,13 @@ class Client:
 
     def get_upload(self, upload_id: str) -> UploadOut:
         return self._model(UploadOut, "GET", f"{API}/assets/uploads/{upload_id}")
+
+    def sign_parts(self, upload_id: str, request: SignPartsRequest) -> SignedParts:
+        return self._model(SignedParts, "POST", f"{API}/assets/uploads/{upload_id}/parts", json=self._body(request))
+
+    def complete_upload(self, upload_id: str, request: CompleteUploadRequest) -> UploadOut:
+        body = self._body(request)
+        return self._model(UploadOut, "POST", f"{API}/assets/uploads/{upload_id}/complete", json=body)
 
     def wait_for_upload(self, upload_id: str, *, interval: float = 0.5, timeout: float = 300) -> UploadOut:
         """The upload once it is ingested or rejected (S3 tells Carton; that takes a moment)."""

@@ -9,6 +9,7 @@ with a fresh presigned link when the old one expired.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import mimetypes
@@ -23,11 +24,13 @@ from typing import IO
 
 import httpx
 
-from carton.assets.api import UploadOut, UploadRequest
+from carton.assets.api import CompletedPart, CompleteUploadRequest, SignPartsRequest, UploadOut, UploadRequest
 from carton.client.client import Client
 
 CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
+# Parts signed per request: each URL lasts 15 minutes, so sign as the upload goes.
+PARTS_PER_SIGNING = 20
 # Beyond the MIME types Python knows, those Carton accepts under other names.
 EXTRA_TYPES = {".md": "text/markdown", ".webp": "image/webp", ".csv": "text/csv"}
 Progress = Callable[[int], None]  # called with each count of bytes moved
@@ -66,6 +69,9 @@ def upload_file(
     ticket = client.create_upload(
         UploadRequest(filename=path.name, content_type=content_type_of(path), size=path.stat().st_size, batch=batch)
     )
+    if ticket.upload_method == "MULTIPART":
+        _send_parts(client, path, ticket, progress)
+        return client.wait_for_upload(ticket.id)
     if ticket.upload_url is None or ticket.upload_fields is None:
         raise TransferError(f"{path}: the upload ticket has no form")
     with path.open("rb") as handle:
@@ -74,6 +80,26 @@ def upload_file(
     if response.status_code not in (200, 201, 204):
         raise TransferError(f"{path}: S3 refused the upload ({response.status_code}): {response.text[:300]}")
     return client.wait_for_upload(ticket.id)
+
+
+def _send_parts(client: Client, path: Path, ticket: UploadOut, progress: Progress | None) -> None:
+    """PUT every part, signing them in batches as they are needed, then complete the upload."""
+    count, size = ticket.part_count or 0, ticket.part_size or 0
+    etags: dict[int, str] = {}
+    with path.open("rb") as handle:
+        for first in range(1, count + 1, PARTS_PER_SIGNING):
+            numbers = list(range(first, min(first + PARTS_PER_SIGNING, count + 1)))
+            for part in client.sign_parts(ticket.id, SignPartsRequest(numbers=numbers)).parts:
+                handle.seek((part.number - 1) * size)
+                body = handle.read(part.size)
+                response = client.send(functools.partial(client.storage.put, part.url, content=body))
+                if response.status_code != 200 or "ETag" not in response.headers:
+                    raise TransferError(f"{path}: S3 refused part {part.number} ({response.status_code})")
+                etags[part.number] = response.headers["ETag"]
+                if progress is not None:
+                    progress(len(body))
+    parts = [CompletedPart(number=number, etag=etag) for number, etag in sorted(etags.items())]
+    client.complete_upload(ticket.id, CompleteUploadRequest(parts=parts))
 
 
 # ---- fetch ------------------------------------------------------------------------------
