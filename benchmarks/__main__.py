@@ -1,4 +1,4 @@
-"""`python -m benchmarks [packaging|coldstart|lists|steps|local|load ...]` runs the named
+"""`python -m benchmarks [packaging|coldstart|latency|lists|steps|local|load ...]` runs the named
 benchmarks, or all of them.
 
 `python -m benchmarks steps` alone is the quick one: prepare and complete at 10,000 targets
@@ -6,11 +6,12 @@ and at 10,000 parts (time and peak memory, for the Lambda functions' sizing)."""
 
 import sys
 
-from benchmarks import coldstart, lists, load, local, packaging, steps
+from benchmarks import coldstart, latency, lists, load, local, packaging, steps
 
 BENCHMARKS = {
     "packaging": packaging.main,
     "coldstart": coldstart.main,
+    "latency": latency.main,
     "lists": lists.main,
     "steps": steps.main,
     "local": local.main,
