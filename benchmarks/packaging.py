@@ -28,6 +28,7 @@ the sets; CARTON_BENCH_BIG=1 adds the > 4 GiB and > 65,535-entry archives (tens 
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 import os
@@ -105,7 +106,10 @@ def make_sources(s3: S3Client, prefix: str, sizes: list[int], rng: random.Random
 crcs: dict[str, int] = {}
 
 
+@functools.cache
 def _client(endpoint: str) -> S3Client:
+    """One client per process and endpoint, made once, as a warm Lambda keeps its clients
+    (carton.shared.aws); a client per group would cost each group ~50 ms of CPU."""
     client: S3Client = boto3.client(
         "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
     )
@@ -140,24 +144,29 @@ def _peak_rss() -> int:
     return int(line.split()[1]) * 1024
 
 
-def _ready(_: int) -> int:
-    """A started worker (its imports done: this module's, by unpickling this function)."""
+def _ready(endpoint: str) -> int:
+    """A started worker: its imports done (this module's, by unpickling this function) and
+    its S3 client made."""
+    _client(endpoint)
     time.sleep(0.05)
     return os.getpid()
 
 
-def run_workers(tasks: list[tuple[Callable[..., int], tuple[object, ...]]], workers: int = WORKERS) -> Workers:
+def run_workers(
+    endpoint: str, tasks: list[tuple[Callable[..., int], tuple[object, ...]]], workers: int = WORKERS
+) -> Workers:
     """Each group in one of `workers` fresh processes (spawned: nothing inherited from this one),
-    as Lambda runs each in its own container. The processes are started and their modules
-    imported first, and that time is reported apart (Workers.startup): on Lambda each
-    worker's init runs on its own machine, in parallel, where on this one it would queue for
-    two cores (`python -m benchmarks coldstart` measures an init)."""
+    as Lambda runs each in its own container, reused from group to group as a warm Lambda is.
+    The processes are started, their modules imported and their clients made first, and that
+    time is reported apart (Workers.startup): on Lambda each worker's init runs on its own
+    machine, in parallel, where on this one it would queue for two cores (`python -m
+    benchmarks coldstart` measures an init)."""
     began = time.perf_counter()
     count = min(workers, len(tasks))
     with ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context("spawn")) as pool:
         started: set[int] = set()
         while len(started) < count:
-            started.update(pool.map(_ready, range(count)))
+            started.update(pool.map(_ready, [endpoint] * count))
         startup = time.perf_counter() - began
         results = list(pool.map(_in_worker, tasks))
     return Workers(
@@ -201,7 +210,7 @@ def baseline(endpoint: str, sources: list[Source], key: str) -> tuple[Workers, i
     tasks: list[tuple[Callable[..., int], tuple[object, ...]]] = [
         (_baseline_parts, (endpoint, key, upload, spans[i : i + per], i + 1)) for i in range(0, len(spans), per)
     ]
-    done = run_workers(tasks)
+    done = run_workers(endpoint, tasks)
     _complete(s3, key, upload)
     return done, len(spans)
 
@@ -230,7 +239,8 @@ def carton(
     s3 = _client(endpoint)
     upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
     document = document_of(assembly, key, upload, sources, [True] * len(sources))
-    done = run_workers([(_carton_parts, (endpoint, document, first, last)) for first, last in assembly.groups()])
+    groups = assembly.groups()
+    done = run_workers(endpoint, [(_carton_parts, (endpoint, document, first, last)) for first, last in groups])
     _complete(s3, key, upload)
     size = s3.head_object(Bucket=BUCKET, Key=key)["ContentLength"]
     if size != document.size:
@@ -282,7 +292,7 @@ def _peer_zip(endpoint: str, key: str, members: list[PeerMember]) -> int:
 def peer(endpoint: str, sources: list[Source], key: str, names: list[str]) -> tuple[Workers, int]:
     """(c) the streaming zipper in one fresh process: (what it did, its archive's size)."""
     members = [(name, s.key, s.etag, s.size, crcs[s.key]) for name, s in zip(names, sources, strict=True)]
-    done = run_workers([(_peer_zip, (endpoint, key, members))], workers=1)
+    done = run_workers(endpoint, [(_peer_zip, (endpoint, key, members))], workers=1)
     size = _client(endpoint).head_object(Bucket=BUCKET, Key=key)["ContentLength"]
     if done.moved != size:
         raise AssertionError(f"{key}: {size} bytes, the peer uploaded {done.moved}")
