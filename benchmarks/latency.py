@@ -36,7 +36,7 @@ from typing import Any
 import boto3
 
 from carton.assets.service import store_bytes
-from carton.shared import aws
+from carton.shared import aws, config
 from carton.store import Store
 from carton_local.demo import DEMO_ACCOUNT
 from carton_local.lambdas import REGION, LocalFunctions
@@ -255,6 +255,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def main() -> None:
     runs = int(os.environ.get("CARTON_BENCH_LATENCY_RUNS", "20"))
     observed = Observed()
+    environment = dict(os.environ)
     # No sweeper during the measurement: its invocations are no download's.
     with observing(observed):
         stack = LocalStack(port=0, home=None, sweep_interval=24 * 3600).start()
@@ -263,6 +264,11 @@ def main() -> None:
             measure(stack, observed, runs)
         finally:
             stack.stop()
+            # The stack pointed this process at its endpoints and resources: not the next benchmark.
+            os.environ.clear()
+            os.environ.update(environment)
+            config.settings.cache_clear()
+            aws.reset()
 
 
 def measure(stack: LocalStack, observed: Observed, runs: int) -> None:
