@@ -47,7 +47,11 @@ def test_every_task_is_retried_and_caught_except_the_failure_recorder() -> None:
     assert json.loads(with_concurrency(definition_template(), 3))["States"]["Pack"]["MaxConcurrency"] == 3
     for name in ("NotifyCompleted", "NotifyFailed"):
         assert states[name]["Retry"][0]["ErrorEquals"] == ["WebhookFailed"]
-        assert states[name]["Catch"][0]["Next"] == states[name]["Next"], "notifying never fails a download"
+        caught = states[states[name]["Catch"][0]["Next"]]
+        ends = states[name].get("End") or states[states[name]["Next"]]["Type"] in ("Succeed", "Fail")
+        assert ends and caught["Type"] == ("Succeed" if name == "NotifyCompleted" else "Fail"), (
+            "notifying changes no download's outcome"
+        )
 
 
 def test_render_fills_every_placeholder_and_refuses_missing_ones() -> None:

@@ -11,9 +11,17 @@ from carton.assets.models import Asset, Derived, Upload, UploadState
 from carton.shared.errors import Conflict, NotFound
 from carton.shared.fields import utcnow
 from carton.shared.media import media_group
-from carton.storage.keys import account_partition, asset_key, assets_partition, batch_text, list_sort_key
+from carton.storage.keys import (
+    asset_key,
+    assets_partition,
+    batch_text,
+    content_key,
+    derived_key,
+    list_sort_key,
+    upload_item_key,
+)
 from carton.storage.schema import BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, LIST_SORT_KEY
-from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as
+from carton.storage.table import PK, TableLayer, failed_condition, item_of, record_of, refused_as
 
 
 def asset_item(asset: Asset) -> dict[str, Any]:
@@ -37,7 +45,7 @@ class AssetRecords(TableLayer):
 
     def create_asset(self, asset: Asset) -> None:
         """The asset and its content marker, or Conflict when the same bytes won the race."""
-        marker = {PK: account_partition(asset.account_id), SK: f"SHA256#{asset.sha256}", "asset_id": asset.asset_id}
+        marker = {**content_key(asset.account_id, asset.sha256), "asset_id": asset.asset_id}
         with refused_as(Conflict("The same bytes are an asset already", {"art": ["duplicate"]})):
             self._transact(
                 [
@@ -54,9 +62,7 @@ class AssetRecords(TableLayer):
 
     def asset_with_sha256(self, account_id: str, sha256: str) -> Asset | None:
         """The live asset holding exactly these bytes, if any (byte-for-byte de-duplication)."""
-        marker = self.table.get_item(
-            Key={PK: account_partition(account_id), SK: f"SHA256#{sha256}"}, ConsistentRead=True
-        ).get("Item")
+        marker = self.table.get_item(Key=content_key(account_id, sha256), ConsistentRead=True).get("Item")
         if marker is None:
             return None
         return self.get_assets(account_id, [str(marker["asset_id"])]).get(str(marker["asset_id"]))
@@ -70,7 +76,7 @@ class AssetRecords(TableLayer):
                 {
                     "Delete": {
                         "TableName": self.table.name,
-                        "Key": {PK: account_partition(asset.account_id), SK: f"SHA256#{asset.sha256}"},
+                        "Key": content_key(asset.account_id, asset.sha256),
                     }
                 },
             ]
@@ -82,32 +88,28 @@ class AssetRecords(TableLayer):
         return None if item is None else record_of(Asset, item)
 
     def get_derived(self, account_id: str, asset_id: str, spec_id: str) -> Derived | None:
-        item = self.table.get_item(Key={PK: account_partition(account_id), SK: f"DERIVED#{asset_id}#{spec_id}"}).get(
-            "Item"
-        )
+        item = self.table.get_item(Key=derived_key(account_id, asset_id, spec_id)).get("Item")
         return None if item is None else record_of(Derived, item)
 
     def put_derived(self, derived: Derived) -> None:
         self.table.put_item(
             Item=item_of(
                 derived,
-                **{PK: account_partition(derived.account_id), SK: f"DERIVED#{derived.asset_id}#{derived.spec_id}"},
+                **derived_key(derived.account_id, derived.asset_id, derived.spec_id),
             )
         )
 
     # ---- uploads ---------------------------------------------------------------------
 
     def put_upload(self, upload: Upload) -> None:
-        self.table.put_item(
-            Item=item_of(upload, **{PK: account_partition(upload.account_id), SK: f"UPLOAD#{upload.upload_id}"})
-        )
+        self.table.put_item(Item=item_of(upload, **upload_item_key(upload.account_id, upload.upload_id)))
 
     def settle_upload(self, upload: Upload) -> Upload:
         """Write the upload's outcome if it is still pending; else (another delivery of its
         event settled it first) the outcome that is there."""
         try:
             self.table.put_item(
-                Item=item_of(upload, **{PK: account_partition(upload.account_id), SK: f"UPLOAD#{upload.upload_id}"}),
+                Item=item_of(upload, **upload_item_key(upload.account_id, upload.upload_id)),
                 ConditionExpression="#state = :pending",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={":pending": UploadState.PENDING.value},
@@ -119,9 +121,7 @@ class AssetRecords(TableLayer):
         return upload
 
     def get_upload(self, account_id: str, upload_id: str) -> Upload:
-        item = self.table.get_item(
-            Key={PK: account_partition(account_id), SK: f"UPLOAD#{upload_id}"}, ConsistentRead=True
-        ).get("Item")
+        item = self.table.get_item(Key=upload_item_key(account_id, upload_id), ConsistentRead=True).get("Item")
         if item is None:
             raise NotFound("Upload not found", {"upload_id": [f"no upload {upload_id!r}"]})
         return record_of(Upload, item)

@@ -31,8 +31,9 @@ from carton.assets.models import UploadState
 from carton.downloads.api import CreateDownloadRequest, DownloadOut, TargetOut
 from carton.downloads.models import DownloadState
 from carton.sharing.api import CreateLinkRequest, LinkOut
+from carton.web.routes import API_PREFIX
 
-API = "/api/v1"
+API = API_PREFIX
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 ENDED = (DownloadState.COMPLETE, DownloadState.FAILED, DownloadState.EXPIRED)
 ModelT = TypeVar("ModelT", bound=BaseModel)

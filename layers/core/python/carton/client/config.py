@@ -17,6 +17,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from carton.web.routes import API_PREFIX
+
 ENV_API_URL = "CARTON_API_URL"
 ENV_TOKEN = "CARTON_TOKEN"  # noqa: S105 (the variable's name, not a secret)
 ENV_PROFILE = "CARTON_PROFILE"
@@ -60,7 +62,7 @@ def _profiles(path: Path) -> dict[str, dict[str, str]]:
 def _base(url: str) -> str:
     """The API's base URL as people paste it: with or without /api/v1, with or without a slash."""
     url = url.strip().rstrip("/")
-    return url.removesuffix("/api/v1")
+    return url.removesuffix(API_PREFIX)
 
 
 def load_profile(name: str | None = None, api_url: str | None = None, token: str | None = None) -> Profile:

@@ -87,3 +87,46 @@ def share_key(token_hash: str) -> dict[str, str]:
 def link_ref_key(account_id: str, download_id: str, link_id: str) -> dict[str, str]:
     """A share link's reference in its download's partition (listing, revoking, removing)."""
     return {PK: targets_partition(account_id, download_id), SK: f"{LINK_PREFIX}{link_id}"}
+
+
+# ---- accounts and assets: one key builder per item kind --------------------------------
+
+
+def account_key(account_id: str) -> dict[str, str]:
+    return {PK: account_partition(account_id), SK: "ACCOUNT"}
+
+
+def user_key(account_id: str, user_id: str) -> dict[str, str]:
+    return {PK: account_partition(account_id), SK: f"{USER_PREFIX}{user_id}"}
+
+
+def email_key(account_id: str, email: str) -> dict[str, str]:
+    """An e-mail address taken in an account (one user each), compared without case."""
+    return {PK: account_partition(account_id), SK: f"EMAIL#{email.casefold()}"}
+
+
+def token_key(token_hash: str) -> dict[str, str]:
+    """An API key, under its hash (what the authorizer looks up)."""
+    return {PK: f"TOKEN#{token_hash}", SK: "TOKEN"}
+
+
+def token_ref_key(account_id: str, token_id: str) -> dict[str, str]:
+    """An API key's record, by id (what admins list and revoke)."""
+    return {PK: account_partition(account_id), SK: f"TOKENREF#{token_id}"}
+
+
+def mail_day_key(account_id: str, day: str) -> dict[str, str]:
+    return {PK: account_partition(account_id), SK: f"MAILDAY#{day}"}
+
+
+def upload_item_key(account_id: str, upload_id: str) -> dict[str, str]:
+    return {PK: account_partition(account_id), SK: f"UPLOAD#{upload_id}"}
+
+
+def derived_key(account_id: str, asset_id: str, spec_id: str) -> dict[str, str]:
+    return {PK: account_partition(account_id), SK: f"DERIVED#{asset_id}#{spec_id}"}
+
+
+def content_key(account_id: str, sha256: str) -> dict[str, str]:
+    """Which asset holds these bytes (one per account: the same bytes are one asset)."""
+    return {PK: account_partition(account_id), SK: f"SHA256#{sha256}"}
