@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from carton.accounts.models import (
     ACCOUNT_NAME_PATTERN,
@@ -17,21 +17,21 @@ from carton.accounts.models import (
     TokenRecord,
     User,
 )
-from carton.shared.fields import EMAIL_PATTERN, MAX_NAME_LENGTH, Line
+from carton.shared.fields import EMAIL_PATTERN, MAX_NAME_LENGTH, Line, Model
 from carton.web.routes import url_for
 from carton.web.shapes import ListOf
 
 DownloadType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-class CreateUserRequest(BaseModel):
+class CreateUserRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(max_length=254, pattern=EMAIL_PATTERN)
     role: Role = Role.MEMBER
 
 
-class AccountSettings(BaseModel):
+class AccountSettings(Model):
     """What an account's admins decide (PUT replaces it whole)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -50,7 +50,7 @@ class AccountSettings(BaseModel):
         return domains
 
 
-class AccountOut(BaseModel):
+class AccountOut(Model):
     id: str
     url: str
     name: str
@@ -70,7 +70,7 @@ class AccountOut(BaseModel):
         )
 
 
-class CreateAccountRequest(BaseModel):
+class CreateAccountRequest(Model):
     """What an operator gives `make account` (the IAM-only admin function)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -82,7 +82,7 @@ class CreateAccountRequest(BaseModel):
     email: str = Field(max_length=254, pattern=EMAIL_PATTERN, description="the first admin's e-mail")
 
 
-class UserOut(BaseModel):
+class UserOut(Model):
     id: str
     url: str
     email: str
@@ -100,7 +100,7 @@ class UserOut(BaseModel):
         )
 
 
-class CreateTokenRequest(BaseModel):
+class CreateTokenRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     user_id: str | None = Field(default=None, min_length=1, max_length=64, description="default: the caller")
@@ -110,7 +110,7 @@ class CreateTokenRequest(BaseModel):
     )
 
 
-class TokenOut(BaseModel):
+class TokenOut(Model):
     id: str
     url: str
     user_id: str

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from carton.shared.fields import utcnow
+from carton.shared.fields import Model, utcnow
 
 
 class Role(StrEnum):
@@ -16,7 +16,7 @@ class Role(StrEnum):
     MEMBER = "member"
 
 
-class Principal(BaseModel):
+class Principal(Model):
     """Who is calling, as the authorizer established it."""
 
     model_config = ConfigDict(frozen=True)
@@ -32,7 +32,7 @@ class Principal(BaseModel):
         return self.download_types is None or download_type in self.download_types
 
 
-class User(BaseModel):
+class User(Model):
     account_id: str
     user_id: str
     email: str
@@ -50,7 +50,7 @@ DOMAIN_PATTERN = r"^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 MAX_NOTIFY_DOMAINS = 50
 
 
-class Account(BaseModel):
+class Account(Model):
     account_id: str
     name: str
     # Besides the account's own users, notification e-mails may go to these domains only.
@@ -58,7 +58,7 @@ class Account(BaseModel):
     created_at: datetime | None = None
 
 
-class TokenRecord(BaseModel):
+class TokenRecord(Model):
     """What an admin can see about a key: never the secret, only a reference to its hash."""
 
     account_id: str

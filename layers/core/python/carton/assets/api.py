@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from carton.assets.models import (
     MAX_PARTS,
@@ -19,7 +19,7 @@ from carton.assets.models import (
     Upload,
     UploadState,
 )
-from carton.shared.fields import MAX_TEXT, utcnow
+from carton.shared.fields import MAX_TEXT, Model, utcnow
 from carton.shared.media import media_group
 from carton.web.routes import url_for
 from carton.web.shapes import ListOf
@@ -49,7 +49,7 @@ class ImportAssetRequest(AssetMetadata):
     )
 
 
-class UploadRequest(BaseModel):
+class UploadRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     filename: Filename
@@ -65,7 +65,7 @@ class UploadRequest(BaseModel):
     )
 
 
-class AssetOut(BaseModel):
+class AssetOut(Model):
     key: str
     url: str
     filename: str
@@ -108,7 +108,7 @@ class AssetOut(BaseModel):
         )
 
 
-class UploadOut(BaseModel):
+class UploadOut(Model):
     id: str
     url: str
     state: UploadState
@@ -170,31 +170,31 @@ class UploadOut(BaseModel):
 PartNumber = Annotated[int, Field(ge=1, le=MAX_PARTS)]
 
 
-class SignPartsRequest(BaseModel):
+class SignPartsRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     numbers: list[PartNumber] = Field(min_length=1, max_length=1000, description="1 to 1,000 part numbers")
 
 
-class SignedPart(BaseModel):
+class SignedPart(Model):
     number: int
     url: str = Field(description="PUT the part's bytes here; keep the ETag header of the answer")
     size: int
 
 
-class SignedParts(BaseModel):
+class SignedParts(Model):
     parts: list[SignedPart]
     expires_at: datetime = Field(description="a PUT must begin before this time; ask again for fresh ones")
 
 
-class CompletedPart(BaseModel):
+class CompletedPart(Model):
     model_config = ConfigDict(extra="forbid")
 
     number: PartNumber
     etag: str = Field(min_length=1, max_length=200)
 
 
-class CompleteUploadRequest(BaseModel):
+class CompleteUploadRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     parts: list[CompletedPart] = Field(min_length=1, max_length=MAX_PARTS, description="every part, once each")

@@ -7,15 +7,15 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from unicodedata import category as unicodedata_category
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS
-from carton.shared.fields import MAX_NAME_LENGTH, MAX_TEXT, Line, Text, utcnow
+from carton.shared.fields import MAX_NAME_LENGTH, MAX_TEXT, Line, Model, Text, utcnow
 
 Language = Literal["en", "de", "fr", "es"]
 
 
-class Translation(BaseModel):
+class Translation(Model):
     model_config = ConfigDict(extra="forbid")
 
     language: Language
@@ -43,7 +43,7 @@ def _utc(value: datetime) -> datetime:
 Batch = Annotated[datetime, AfterValidator(_utc)]
 
 
-class AssetMetadata(BaseModel):
+class AssetMetadata(Model):
     """What a client says about an asset (and may replace with PUT)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -96,7 +96,7 @@ class Asset(AssetMetadata):
     upload_id: str | None = None
 
 
-class Derived(BaseModel):
+class Derived(Model):
     """A rendition or conversion of an asset, stored once and reused."""
 
     account_id: str
@@ -145,7 +145,7 @@ def part_size_for(size: int) -> int:
 INGEST_GRACE = timedelta(minutes=15)
 
 
-class Upload(BaseModel):
+class Upload(Model):
     account_id: str
     upload_id: str
     filename: str

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 
 from carton.assets.models import AssetId
 from carton.downloads.models import (
@@ -24,7 +24,7 @@ from carton.downloads.models import (
     TargetState,
 )
 from carton.packaging.formats import FORMATS
-from carton.shared.fields import MAX_NAME_LENGTH, Line, utcnow
+from carton.shared.fields import MAX_NAME_LENGTH, Line, Model, utcnow
 from carton.web.routes import url_for
 from carton.web.shapes import ListOf
 
@@ -87,13 +87,13 @@ class CreateDownloadRequest(DownloadOptions):
         return DownloadOptions.model_validate(self.model_dump(include=set(DownloadOptions.model_fields), by_alias=True))
 
 
-class Link(BaseModel):
+class Link(Model):
     id: str
     email: str
     url: str
 
 
-class NotifyOut(BaseModel):
+class NotifyOut(Model):
     emails: list[str]
     webhook_url: str | None
 
@@ -119,7 +119,7 @@ class ProgressOut(Progress):
 POLL_MIN, POLL_MAX = 1, 30
 
 
-class DownloadOut(BaseModel):
+class DownloadOut(Model):
     id: str
     url: str
     name: str
@@ -206,7 +206,7 @@ class DownloadOut(BaseModel):
         return POLL_MIN + 1 if eta is None else min(max(eta // 4, POLL_MIN), POLL_MAX)
 
 
-class TargetOut(BaseModel):
+class TargetOut(Model):
     asset_id: str
     url: str
     position: int

@@ -9,10 +9,10 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from carton.shared.config import loopback_fetches_allowed
-from carton.shared.fields import EMAIL_PATTERN, MAX_NAME_LENGTH, Line, utcnow
+from carton.shared.fields import EMAIL_PATTERN, MAX_NAME_LENGTH, Line, Model, utcnow
 from carton.shared.media import MediaGroup
 from carton.shared.safehttp import is_public
 
@@ -25,7 +25,7 @@ class DownloadState(StrEnum):
     EXPIRED = "expired"
 
 
-class Progress(BaseModel):
+class Progress(Model):
     files_total: int = 0
     files_done: int = 0
     files_skipped: int = 0
@@ -33,12 +33,12 @@ class Progress(BaseModel):
     bytes_done: int = 0
 
 
-class DownloadError(BaseModel):
+class DownloadError(Model):
     code: str
     message: str
 
 
-class NotificationStatus(BaseModel):
+class NotificationStatus(Model):
     """What became of one channel's notice: sent, failed (with why; a webhook is retried
     with backoff meanwhile) or refused (it may never be sent, with why)."""
 
@@ -63,7 +63,7 @@ MAX_NOTIFY_EMAILS = 20
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class Conversion(BaseModel):
+class Conversion(Model):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["jpeg", "png", "webp"]
@@ -72,7 +72,7 @@ class Conversion(BaseModel):
     quality: int | None = Field(default=None, ge=1, le=100)
 
 
-class RenditionSpec(BaseModel):
+class RenditionSpec(Model):
     """Either a named rendition or a conversion."""
 
     model_config = ConfigDict(extra="forbid")
@@ -101,7 +101,7 @@ class RenditionSpec(BaseModel):
 ORIGINAL = RenditionSpec(rendition="original")
 
 
-class Renditions(BaseModel):
+class Renditions(Model):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     global_: dict[MediaGroup, RenditionSpec] = Field(default_factory=dict, alias="global")
@@ -116,7 +116,7 @@ class Renditions(BaseModel):
         return any(spec.conversion is not None for spec in specs)
 
 
-class Notify(BaseModel):
+class Notify(Model):
     model_config = ConfigDict(extra="forbid")
 
     emails: list[Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN)]] = Field(
@@ -164,7 +164,7 @@ MAX_EXPIRY_DAYS = 365
 ArchiveFormatName = Literal["zip", "tar"]
 
 
-class DownloadOptions(BaseModel):
+class DownloadOptions(Model):
     """How a download is packaged and announced; stored with the download."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -207,7 +207,7 @@ class DownloadOptions(BaseModel):
         return template
 
 
-class Download(BaseModel):
+class Download(Model):
     account_id: str
     download_id: str
     created_by: str
@@ -252,7 +252,7 @@ class TargetState(StrEnum):
     FAILED = "failed"
 
 
-class Target(BaseModel):
+class Target(Model):
     """One asset's place in a download's archive."""
 
     download_id: str

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from unicodedata import category as unicodedata_category
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 MAX_NAME_LENGTH = 200
 
@@ -44,3 +44,10 @@ Text = Annotated[str, _no_controls(_TEXT_CONTROLS)]
 
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
+
+
+class Model(BaseModel):
+    """Every record and wire shape: built when first used, not at import (a function builds
+    only the models it touches, which keeps cold starts short)."""
+
+    model_config = ConfigDict(defer_build=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from carton.shared.fields import Model
 from carton.sharing.models import DEFAULT_LINK_DAYS, MAX_LINK_DAYS, ShareLink
 from carton.web.routes import url_for
 from carton.web.shapes import ListOf
 
 
-class CreateLinkRequest(BaseModel):
+class CreateLinkRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     expires_in_days: int = Field(
@@ -23,7 +24,7 @@ class CreateLinkRequest(BaseModel):
     )
 
 
-class LinkOut(BaseModel):
+class LinkOut(Model):
     id: str
     url: str = Field(description="this link's resource (DELETE it to revoke the link)")
     download_id: str

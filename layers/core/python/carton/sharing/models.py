@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from carton.shared.fields import utcnow
+from carton.shared.fields import Model, utcnow
 
 # Links last 7 days unless asked otherwise, never longer than the archive they open.
 DEFAULT_LINK_DAYS = 7
@@ -15,7 +15,7 @@ MAX_LINK_DAYS = 30
 TOKEN_PREFIX = "shr_"  # noqa: S105 (how share tokens begin, not a secret)
 
 
-class ShareLink(BaseModel):
+class ShareLink(Model):
     account_id: str
     download_id: str
     link_id: str

@@ -6,10 +6,12 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from carton.shared.fields import Model
+
 ItemT = TypeVar("ItemT", bound=BaseModel)
 
 
-class ListOf(BaseModel, Generic[ItemT]):
+class ListOf(Model, Generic[ItemT]):
     """The envelope every list answers with; next/previous carry cursors."""
 
     count: int | None
@@ -18,6 +20,6 @@ class ListOf(BaseModel, Generic[ItemT]):
     results: list[ItemT]
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     message: str
     errors: dict[str, list[str]] = Field(default_factory=dict)
