@@ -64,16 +64,17 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "create_user": ["dynamodb:PutItem"],
     "create_token": ["dynamodb:GetItem", "dynamodb:PutItem"],
     "delete_token": ["dynamodb:GetItem", "dynamodb:DeleteItem"],
-    "ingest_upload": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
-    "import_asset": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem"],
+    # BatchWriteItem: the items selections find an asset by (its tags, its name).
+    "ingest_upload": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+    "import_asset": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
     "create_upload": ["dynamodb:PutItem"],
     "get_upload": _READ,
     "sign_upload_parts": _READ,
     "complete_upload": _READ,
     "list_assets": ["dynamodb:Query"],
     "get_asset": _READ,
-    "replace_asset": ["dynamodb:GetItem", "dynamodb:PutItem"],
-    "delete_asset": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
+    "replace_asset": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+    "delete_asset": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
     "asset_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "archive_removed": _STATE_CHANGE,
     # And the account's daily e-mail count; PutItem: the share link the e-mail carries.
@@ -84,7 +85,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
 # Functions that announce downloads: SES e-mail from the configured identity, EventBridge events.
 NOTIFIES = ("workflow_notify",)
 # Functions that query the list indexes (table ARN + /index/*).
-QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads", SWEEPER_FUNCTION)
+# create_download: a selection by batch or media type reads the assets' list indexes.
+QUERIES_INDEXES = ("list_downloads", "list_assets", "asset_downloads", "create_download", SWEEPER_FUNCTION)
 
 # What carton.packaging.leftovers removes: unfinished uploads, the plan, an archive never completed.
 _REMOVES_LEFTOVERS = [

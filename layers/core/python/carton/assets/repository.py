@@ -18,10 +18,13 @@ from carton.storage.keys import (
     content_key,
     derived_key,
     list_sort_key,
+    name_sort_key,
+    names_partition,
+    tag_partition,
     upload_item_key,
 )
 from carton.storage.schema import BY_ACCOUNT_INDEX, BY_STATE_INDEX, BY_TYPE_INDEX, LIST_SORT_KEY
-from carton.storage.table import PK, TableLayer, failed_condition, item_of, record_of, refused_as
+from carton.storage.table import PK, SK, TableLayer, failed_condition, item_of, record_of, refused_as
 
 
 def asset_item(asset: Asset) -> dict[str, Any]:
@@ -38,10 +41,36 @@ def asset_item(asset: Asset) -> dict[str, Any]:
     return item
 
 
+def selection_keys(asset: Asset) -> set[tuple[str, str]]:
+    """The (partition, sort key) items a live asset is found by in selections: one per tag,
+    one by file name."""
+    if asset.deleted:
+        return set()
+    tags = {tag for translation in asset.translations for tag in translation.tags}
+    found = {(tag_partition(asset.account_id, tag), asset.asset_id) for tag in tags}
+    found.add((names_partition(asset.account_id), name_sort_key(asset.filename, asset.asset_id)))
+    return found
+
+
 class AssetRecords(TableLayer):
-    def put_asset(self, asset: Asset) -> None:
-        """Write an asset record as it is (its list-index keys only while it is live)."""
+    def put_asset(self, asset: Asset, previous: Asset | None = None) -> None:
+        """Write an asset record as it is (its list-index keys only while it is live), and the
+        items selections find it by, changed from `previous`'s."""
         self.table.put_item(Item=asset_item(asset))
+        self._sync_selection_keys(previous, asset)
+
+    def _sync_selection_keys(self, previous: Asset | None, current: Asset) -> None:
+        """Eventually consistent with the record (written just after it): a selection made
+        in between reads the asset's previous tags and name."""
+        before = selection_keys(previous) if previous is not None else set()
+        after = selection_keys(current)
+        if before == after:
+            return
+        with self.table.batch_writer() as batch:
+            for partition, sort in sorted(before - after):
+                batch.delete_item(Key={PK: partition, SK: sort})
+            for partition, sort in sorted(after - before):
+                batch.put_item(Item={PK: partition, SK: sort, "asset_id": current.asset_id})
 
     def create_asset(self, asset: Asset) -> None:
         """The asset and its content marker, or Conflict when the same bytes won the race."""
@@ -59,6 +88,7 @@ class AssetRecords(TableLayer):
                     {"Put": {"TableName": self.table.name, "Item": asset_item(asset)}},
                 ]
             )
+        self._sync_selection_keys(None, asset)
 
     def asset_with_sha256(self, account_id: str, sha256: str) -> Asset | None:
         """The live asset holding exactly these bytes, if any (byte-for-byte de-duplication)."""
@@ -81,6 +111,7 @@ class AssetRecords(TableLayer):
                 },
             ]
         )
+        self._sync_selection_keys(asset, gone)
         return gone
 
     def get_asset(self, account_id: str, asset_id: str) -> Asset | None:

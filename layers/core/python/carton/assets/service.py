@@ -144,14 +144,15 @@ def _duplicate(existing: Asset, request: ImportAssetRequest, store: Store) -> As
     if not request.update:
         return existing
     updated = _apply_metadata(existing, request)
-    store.put_asset(updated)
+    store.put_asset(updated, previous=existing)
     return updated
 
 
 def replace_metadata(principal: Principal, asset_id: str, metadata: AssetMetadata, store: Store) -> Asset:
     """PUT: everything is replaced; a translation left out is removed."""
-    updated = _apply_metadata(live_asset(principal, asset_id, store), metadata)
-    store.put_asset(updated)
+    current = live_asset(principal, asset_id, store)
+    updated = _apply_metadata(current, metadata)
+    store.put_asset(updated, previous=current)
     return updated
 
 

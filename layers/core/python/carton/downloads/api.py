@@ -8,9 +8,9 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
+from pydantic import AliasChoices, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from carton.assets.models import AssetId
+from carton.assets.models import AssetId, Batch
 from carton.downloads.models import (
     ArchiveFormatName,
     Download,
@@ -25,18 +25,44 @@ from carton.downloads.models import (
 )
 from carton.packaging.formats import FORMATS
 from carton.shared.fields import MAX_NAME_LENGTH, Line, Model, utcnow
+from carton.shared.media import MediaGroup
 from carton.web.routes import url_for
 from carton.web.shapes import ListOf
 
 MAX_ASSETS_PER_DOWNLOAD = 10_000
 
 
+class Selection(Model):
+    """Assets chosen by what they are, resolved when the download is created: every filter
+    given must match (at least one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tag: Line | None = Field(default=None, min_length=1, max_length=64, description="tagged so in any translation")
+    batch: Batch | None = Field(default=None, description="imported in this batch (ISO 8601 UTC, exact)")
+    media_type: MediaGroup | None = None
+    filename_prefix: Line | None = Field(
+        default=None, min_length=1, max_length=255, description="file names starting so (case ignored)"
+    )
+
+    @model_validator(mode="after")
+    def _some_filter(self) -> Selection:
+        if not self.model_fields_set - {name for name, value in self if value is None}:
+            raise ValueError("give at least one of tag, batch, media_type, filename_prefix")
+        return self
+
+
 class CreateDownloadRequest(DownloadOptions):
+    # Before asset_ids: validating those, the selection is known.
+    selection: Selection | None = Field(
+        default=None,
+        description=f"assets chosen by query, besides asset_ids; at most {MAX_ASSETS_PER_DOWNLOAD:,} in all",
+    )
     asset_ids: list[AssetId] = Field(
         validation_alias=AliasChoices("asset_ids", "presentation_ids"),
-        min_length=1,
         max_length=MAX_ASSETS_PER_DOWNLOAD,
-        description=f"1 to {MAX_ASSETS_PER_DOWNLOAD:,} unique asset ids of the caller's account",
+        description=f"1 to {MAX_ASSETS_PER_DOWNLOAD:,} unique asset ids of the caller's account (or none, with a "
+        "selection)",
     )
     name: Line | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
     zip_filename: Line | None = Field(default=None, min_length=5, max_length=MAX_NAME_LENGTH)
@@ -57,9 +83,18 @@ class CreateDownloadRequest(DownloadOptions):
             data["layout"] = "flat" if str(int(flat)) == "1" else "folders"
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ids_optional_with_a_selection(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("selection") and not {"asset_ids", "presentation_ids"} & set(data):
+            return {**data, "asset_ids": []}
+        return data
+
     @field_validator("asset_ids")
     @classmethod
-    def _unique(cls, ids: list[str]) -> list[str]:
+    def _unique(cls, ids: list[str], info: ValidationInfo) -> list[str]:
+        if not ids and info.data.get("selection") is None:
+            raise ValueError(f"1 to {MAX_ASSETS_PER_DOWNLOAD:,} asset ids, or a selection")
         duplicates = sorted(asset_id for asset_id, count in Counter(ids).items() if count > 1)
         if duplicates:
             raise ValueError(f"asset ids must be unique; repeated: {', '.join(duplicates[:10])}")

@@ -21,8 +21,9 @@ from botocore.exceptions import ClientError
 
 from carton.accounts.models import Principal, Role
 from carton.accounts.service import refused_recipients
-from carton.downloads.api import CreateDownloadRequest
+from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest
 from carton.downloads.models import Download, DownloadError, DownloadState, Target
+from carton.downloads.selection import select_assets
 from carton.packaging.formats import FORMATS, format_of
 from carton.packaging.leftovers import archive_key_of, remove_leftovers
 from carton.shared import aws, presign
@@ -45,6 +46,20 @@ def archive_filename_for(requested: str | None, name: str | None, download_id: s
     return safe if safe.lower().endswith(extension) else f"{safe}{extension}"
 
 
+def chosen_assets(principal: Principal, request: CreateDownloadRequest, store: Store) -> list[str]:
+    """The request's asset ids, then what its selection matches (each once)."""
+    if request.selection is None:
+        return list(request.asset_ids)
+    selected = select_assets(principal.account_id, request.selection, store, MAX_ASSETS_PER_DOWNLOAD)
+    if not selected:
+        raise ValidationFailed("Selection matches nothing", {"selection": ["no live asset of this account matches it"]})
+    chosen = list(dict.fromkeys([*request.asset_ids, *selected]))
+    if len(chosen) > MAX_ASSETS_PER_DOWNLOAD:
+        too_many = f"with asset_ids, {len(chosen):,} assets: at most {MAX_ASSETS_PER_DOWNLOAD:,}"
+        raise ValidationFailed("Too many assets", {"selection": [too_many]})
+    return chosen
+
+
 def create_download(
     principal: Principal, request: CreateDownloadRequest, store: Store, base_url: str | None = None
 ) -> Download:
@@ -54,8 +69,9 @@ def create_download(
             f"This key may not create downloads of type {request.download_type!r}",
             {"download_type": [f"allowed: {', '.join(principal.download_types or ())}"]},
         )
-    assets = store.get_assets(principal.account_id, request.asset_ids)
-    unknown = [asset_id for asset_id in request.asset_ids if asset_id not in assets]
+    asset_ids = chosen_assets(principal, request, store)
+    assets = store.get_assets(principal.account_id, asset_ids)
+    unknown = [asset_id for asset_id in asset_ids if asset_id not in assets]
     if unknown:
         shown = ", ".join(unknown[:_LISTED_UNKNOWN_IDS]) + (" …" if len(unknown) > _LISTED_UNKNOWN_IDS else "")
         raise ValidationFailed(
@@ -93,14 +109,14 @@ def create_download(
         ),
         layout=request.layout,
         download_type=request.download_type,
-        asset_ids=request.asset_ids,
+        asset_ids=asset_ids,
         options=request.options(),
         has_conversions=request.renditions.has_conversions,
         api_base_url=base_url,
     )
     planned = [
         Target(download_id=download_id, asset_id=asset_id, position=position)
-        for position, asset_id in enumerate(request.asset_ids)
+        for position, asset_id in enumerate(asset_ids)
     ]
     store.create_download(download, planned)
     return start_workflow(download, store)

@@ -130,3 +130,17 @@ def derived_key(account_id: str, asset_id: str, spec_id: str) -> dict[str, str]:
 def content_key(account_id: str, sha256: str) -> dict[str, str]:
     """Which asset holds these bytes (one per account: the same bytes are one asset)."""
     return {PK: account_partition(account_id), SK: f"SHA256#{sha256}"}
+
+
+def tag_partition(account_id: str, tag: str) -> str:
+    """The assets carrying a tag (in any translation), by key: what a selection by tag reads."""
+    return f"{account_partition(account_id)}#TAG#{tag}"
+
+
+def names_partition(account_id: str) -> str:
+    """The account's assets by file name (case folded): what a selection by name prefix reads."""
+    return f"{account_partition(account_id)}#NAMES"
+
+
+def name_sort_key(filename: str, asset_id: str = "") -> str:
+    return f"{filename.casefold()}#{asset_id}" if asset_id else filename.casefold()

@@ -10,8 +10,8 @@ import typer
 from carton.client.commands.common import Session, session
 from carton.client.output import human_bytes
 from carton.client.transfer import extract_archive, fetch_archive, verify_archive
-from carton.downloads.api import MAX_ASSETS_PER_DOWNLOAD, CreateDownloadRequest, DownloadOut
-from carton.downloads.models import DownloadState, Layout
+from carton.downloads.api import CreateDownloadRequest, DownloadOut
+from carton.downloads.models import DownloadState
 from carton.sharing.api import CreateLinkRequest
 
 downloads = typer.Typer(no_args_is_help=True, help="Archives: create, watch, fetch, verify, share.")
@@ -22,32 +22,30 @@ DOWNLOAD_COLUMNS = ("id", "name", "state", "target_count", "size", "created_at")
 def downloads_create(
     context: typer.Context,
     ids: Annotated[list[str] | None, typer.Argument(help="asset keys")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="and every asset tagged so (repeatable)")] = None,
+    tag: Annotated[str | None, typer.Option(help="and the assets tagged so")] = None,
+    media_type: Annotated[str | None, typer.Option(help="(with the selection) image, video, document or other")] = None,
+    name_prefix: Annotated[str | None, typer.Option(help="(with the selection) file names starting so")] = None,
+    batch: Annotated[str | None, typer.Option(help="(with the selection) imported in this batch")] = None,
     layout: Annotated[str, typer.Option(help="flat or folders")] = "flat",
     name: Annotated[str | None, typer.Option(help="the download's name (and its archive's)")] = None,
     archive_format: Annotated[str, typer.Option("--format", help="zip or tar")] = "zip",
     wait: Annotated[bool, typer.Option("--wait", help="follow it until it is complete or failed")] = False,
 ) -> None:
-    """Create a download of the given assets; with --wait, follow its packaging."""
+    """Create a download of the given assets and of those a selection matches (--tag,
+    --media-type, --name-prefix, --batch: every one given must match; Carton resolves it)."""
     s = session(context)
-    chosen = list(ids or [])
-    for wanted in tag or []:
-        chosen += [asset.key for asset in s.client.list_assets(tag=wanted)]
-    chosen = list(dict.fromkeys(chosen))
-    if not chosen:
-        raise typer.BadParameter("no assets: give keys, or a --tag that some assets have", param_hint="IDS")
-    if len(chosen) > MAX_ASSETS_PER_DOWNLOAD:
-        raise typer.BadParameter(
-            f"{len(chosen)} assets; a download holds at most {MAX_ASSETS_PER_DOWNLOAD:,}", param_hint="--tag"
-        )
+    filters = {"tag": tag, "media_type": media_type, "filename_prefix": name_prefix, "batch": batch}
+    selection = {field: value for field, value in filters.items() if value is not None}
+    if not ids and not selection:
+        raise typer.BadParameter("no assets: give keys, or a selection (--tag, ...)", param_hint="IDS")
     if layout not in ("flat", "folders"):
         raise typer.BadParameter("flat or folders", param_hint="--layout")
-    chosen_layout: Layout = "flat" if layout == "flat" else "folders"
-    request = CreateDownloadRequest.model_validate(
-        {"asset_ids": chosen, "layout": chosen_layout, "name": name, "format": archive_format}
-    )
+    body = {"asset_ids": list(ids or []), "layout": layout, "name": name, "format": archive_format}
+    request = CreateDownloadRequest.model_validate({**body, **({"selection": selection} if selection else {})})
     download = s.client.create_download(request)
-    s.output.note(f"download {download.id}: {len(chosen)} assets, {download.state.value}")
+    s.output.note(
+        f"download {download.id}: {download.target_count or len(download.assets)} assets, {download.state.value}"
+    )
     if wait:
         download = follow(s, download.id)
     if s.output.quiet and not s.output.json:
