@@ -11,14 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from carton.accounts.keys import principal_from_context
-from carton.accounts.models import Principal
+from carton.accounts.models import Principal, Role
 from carton.assets import multipart
 from carton.assets.api import CompletedPart, CompleteUploadRequest, SignPartsRequest, UploadRequest
 from carton.assets.models import MIN_PART_SIZE, UploadState, part_size_for
 from carton.assets.multipart import complete, sign_parts
 from carton.assets.uploads import create_upload, upload_key
 from carton.shared import aws, config
-from carton.shared.errors import Conflict, ValidationFailed
+from carton.shared.errors import Conflict, Forbidden, ValidationFailed
 from tests.integration.conftest import Carton, load_event
 from tests.integration.test_feeds import with_key
 
@@ -120,3 +120,14 @@ def test_part_sizes_keep_within_s3s_ten_thousand_parts() -> None:
     assert part_size_for(100 * MiB) == MIN_PART_SIZE
     fifty_gib = 50 * 1024 * MiB
     assert part_size_for(fifty_gib) % MiB == 0 and -(-fifty_gib // part_size_for(fifty_gib)) <= 10_000
+
+
+@pytest.mark.usefixtures("small_threshold")
+def test_only_its_creator_or_an_admin_sends_an_uploads_parts(carton: Carton) -> None:
+    carton.add_member("maria")
+    ticket = create_upload(
+        principal(), UploadRequest(filename="c.txt", content_type="text/plain", size=3 * MiB), carton.store, "https://x"
+    )
+    maria = principal().model_copy(update={"user_id": "maria", "role": Role.MEMBER})
+    with pytest.raises(Forbidden):
+        sign_parts(maria, ticket.id, SignPartsRequest(numbers=[1]), carton.store)

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from carton.accounts.models import Principal
+from carton.accounts.models import Principal, Role
 from carton.assets.api import CompleteUploadRequest, SignedPart, SignedParts, SignPartsRequest
 from carton.assets.models import MAX_FORM_BYTES, Upload, UploadState, part_size_for
 from carton.shared import aws, presign
 from carton.shared.config import PRESIGNED_URL_TTL_SECONDS, settings
-from carton.shared.errors import Conflict, ValidationFailed, error_code
+from carton.shared.errors import Conflict, Forbidden, ValidationFailed, error_code
 from carton.shared.fields import utcnow
 from carton.storage.objects import upload_object_key
 from carton.store import Store
@@ -37,6 +37,8 @@ def open_multipart(upload: Upload) -> Upload:
 
 def _pending_multipart(principal: Principal, upload_id: str, store: Store) -> Upload:
     upload = store.get_upload(principal.account_id, upload_id)
+    if principal.role is not Role.ADMIN and upload.created_by != principal.user_id:
+        raise Forbidden("This upload belongs to another user", {"upload_id": ["not yours"]})
     if upload.multipart_id is None:
         raise Conflict("Not a multipart upload", {"upload_id": ["this upload takes one POST form, not parts"]})
     if upload.state is not UploadState.PENDING:

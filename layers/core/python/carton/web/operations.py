@@ -51,8 +51,9 @@ ERRORS: dict[str, set[int]] = {
     "import_asset": {401, 409} | WITH_BODY,
     "create_upload": {401} | WITH_BODY,
     "get_upload": {401, 404},
-    "sign_upload_parts": {401, 404, 409} | WITH_BODY,  # 409: not multipart, or settled
-    "complete_upload": {401, 404, 409} | WITH_BODY,
+    # 403: another user's upload; 409: not multipart, or settled
+    "sign_upload_parts": {401, 403, 404, 409} | WITH_BODY,
+    "complete_upload": {401, 403, 404, 409} | WITH_BODY,
     "get_asset": {401, 410},
     "replace_asset": {401, 410} | WITH_BODY,
     "delete_asset": {401, 410},
