@@ -13,8 +13,6 @@ import boto3
 
 from carton_local.lambdas import REGION, FunctionError, LocalFunctions
 
-BATCH_SIZE = 10
-
 
 def sqs_event(queue_arn: str, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {
@@ -36,9 +34,13 @@ def sqs_event(queue_arn: str, messages: Sequence[Mapping[str, Any]]) -> dict[str
 
 
 class QueuePoller(threading.Thread):
-    def __init__(self, functions: LocalFunctions, queue_url: str, function: str, stop: threading.Event) -> None:
+    def __init__(
+        self, functions: LocalFunctions, queue_url: str, function: str, stop: threading.Event, batch_size: int = 10
+    ) -> None:
+        """`batch_size`: messages per invocation, as the deployed event source takes them (S3Feed)."""
         super().__init__(name=f"poller-{function}", daemon=True)
         self._functions, self._queue_url, self._function, self._stop = functions, queue_url, function, stop
+        self._batch_size = batch_size
         self._sqs = boto3.client("sqs")
         self._arn = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
@@ -48,7 +50,7 @@ class QueuePoller(threading.Thread):
         """Deliver one batch; returns how many messages it held."""
         messages = self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=BATCH_SIZE,
+            MaxNumberOfMessages=self._batch_size,
             WaitTimeSeconds=wait_seconds,
             AttributeNames=["All"],
         ).get("Messages", [])

@@ -157,7 +157,7 @@ class LocalStack:
         self._bootstrap()
 
         for feed in S3_FEEDS:
-            QueuePoller(functions, self.resources.queues[feed.name], feed.function, self._stop).start()
+            QueuePoller(functions, self.resources.queues[feed.name], feed.function, self._stop, feed.batch_size).start()
         ExecutionWatcher(functions, self.resources.state_machine_arn, self._stop).start()
         SweepTimer(functions, self.sweep_interval, self._stop).start()
         if self._saver is not None:

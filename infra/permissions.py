@@ -37,7 +37,8 @@ TABLE_ACTIONS: dict[str, list[str]] = {
         "dynamodb:BatchWriteItem",
     ],
     "download_file": _READ,
-    "create_link": ["dynamodb:GetItem", "dynamodb:PutItem"],
+    # ConditionCheckItem: the link is written only while its download is complete.
+    "create_link": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem"],
     "list_links": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "delete_link": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
     # Looks the link up by its token's hash, then its download; counts the use.
@@ -78,7 +79,7 @@ TABLE_ACTIONS: dict[str, list[str]] = {
     "asset_downloads": ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem"],
     "archive_removed": _STATE_CHANGE,
     # And the account's daily e-mail count; PutItem: the share link the e-mail carries.
-    "workflow_notify": [*_STATE_CHANGE, "dynamodb:PutItem"],
+    "workflow_notify": [*_STATE_CHANGE, "dynamodb:PutItem", "dynamodb:ConditionCheckItem"],
     # Invoked by operators (IAM), not over the API: creates accounts, users and keys.
     ADMIN_FUNCTION: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
 }
@@ -140,7 +141,8 @@ OBJECT_ACTIONS: dict[str, list[tuple[str, str, list[str]]]] = {
     # CompleteMultipartUpload are s3:PutObject too.
     "create_upload": [("assets", UPLOADS_PREFIX, ["s3:PutObject"])],
     "sign_upload_parts": [("assets", UPLOADS_PREFIX, ["s3:PutObject"])],
-    "complete_upload": [("assets", UPLOADS_PREFIX, ["s3:PutObject"])],
+    # GetObject (HEAD): a retried completion finds the file the first one assembled.
+    "complete_upload": [("assets", UPLOADS_PREFIX, ["s3:PutObject", "s3:GetObject"])],
     "delete_asset": [("assets", ASSETS_PREFIX, ["s3:DeleteObject"])],
 }
 

@@ -9,7 +9,14 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from carton.storage.schema import ARCHIVE_EXPIRY_TAG, ARCHIVES_PREFIX, PLANS_PREFIX, TABLE_INDEXES, TABLE_KEYS
+from carton.storage.schema import (
+    ARCHIVE_EXPIRY_TAG,
+    ARCHIVES_PREFIX,
+    PLANS_PREFIX,
+    TABLE_INDEXES,
+    TABLE_KEYS,
+    UPLOADS_PREFIX,
+)
 from infra.nag import acknowledge
 
 _S = dynamodb.AttributeType.STRING
@@ -28,6 +35,8 @@ def _assets_cors(origins: tuple[str, ...]) -> list[s3.CorsRule] | None:
             allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.PUT],
             allowed_origins=list(origins),
             allowed_headers=["Content-Type", "Content-MD5", "x-amz-*"],
+            # A multipart upload completes with each part's ETag, which the page must read.
+            exposed_headers=["ETag"],
             max_age=CORS_MAX_AGE_SECONDS,
         )
     ]
@@ -118,6 +127,12 @@ class Storage(Construct):
                 s3.LifecycleRule(
                     id="expire-old-versions",
                     noncurrent_version_expiration=cdk.Duration.days(30),
+                ),
+                # Uploads are removed once ingested; their bytes live on under the asset's key.
+                s3.LifecycleRule(
+                    id="expire-ingested-uploads",
+                    prefix=UPLOADS_PREFIX,
+                    noncurrent_version_expiration=cdk.Duration.days(1),
                 ),
             ],
             removal_policy=retain,

@@ -65,7 +65,7 @@ class Triggers(Construct):
                     s3.NotificationKeyFilter(prefix=feed.prefix),
                 )
             functions[feed.function].add_event_source(
-                sources.SqsEventSource(queue, batch_size=10, report_batch_item_failures=True)
+                sources.SqsEventSource(queue, batch_size=feed.batch_size, report_batch_item_failures=True)
             )
             self.dead_letter_queues.append(dead_letters)
             self.queues[feed.name] = queue

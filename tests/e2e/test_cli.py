@@ -163,11 +163,7 @@ def test_a_tar_download_is_fetched_verified_and_extracted(api: Api, folder: Path
     assert created.returncode == 0, created.stderr
     fetched = carton(api, "downloads", "fetch", created.stdout.strip(), "--extract", "from-tar", cwd=folder)
     assert fetched.returncode == 0, fetched.stderr
-    assert (
-        "Trip.tar" in fetched.stderr
-        and "verified 4 files" in fetched.stderr
-        and "3 against the manifest" in fetched.stderr
-    )
+    assert "Trip.tar" in fetched.stderr and "verified 3 of 4 files against the manifest" in fetched.stderr
     assert (folder / "from-tar" / "log.txt").read_bytes() == (folder / "photos" / "day 2" / "log.txt").read_bytes()
 
 

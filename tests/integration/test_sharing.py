@@ -161,3 +161,11 @@ def test_the_completion_e_mail_carries_a_share_link_that_opens_the_archive(carto
     assert link["uses"] == 1 and link["expires_at"] <= carton.store.get_download(
         "demo", download_id
     ).expires_at.isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+
+
+def test_no_link_is_made_for_a_download_being_deleted(carton: Carton) -> None:
+    download_id = finished(carton)
+    carton.store.mark_deleting(carton.store.get_download("demo", download_id))
+    status, _, error = make_link(carton, download_id)
+    assert status == 409 and error["errors"] == {"state": ["no link can be made"]}
+    assert carton.store.links_of("demo", download_id) == []

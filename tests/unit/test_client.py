@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -14,11 +15,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from carton.accounts.api import CreateTokenRequest
 from carton.client import ApiError, Client, load_profile
 from carton.client import client as client_module
 from carton.client.config import ConfigError
-from carton.client.transfer import TransferError, safe_destination, verify_archive
+from carton.client.transfer import (
+    TransferError,
+    archive_kind,
+    extract_archive,
+    fetch_archive,
+    safe_destination,
+    verify_archive,
+)
 from carton.downloads.api import CreateDownloadRequest
+from carton.storage.keys import name_sort_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,3 +143,49 @@ def test_the_client_imports_no_aws_sdk_powertools_or_pillow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_post_that_may_have_acted_is_not_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module.time, "sleep", lambda _: None)
+    seen: list[httpx.Request] = []
+    busy = httpx.Response(503, json={"message": "Storage busy", "errors": {}})
+    client = mock_client([busy, busy], seen)
+    with pytest.raises(ApiError):
+        client.create_token(CreateTokenRequest(name="ci"))
+    assert len(seen) == 1  # a second key must not be made behind the caller's back
+
+
+def test_a_tar_ending_in_a_zip_is_read_as_the_tar_it_is(tmp_path: Path) -> None:
+    hidden = zip_of({"evil.txt": b"not what was packed"})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in (("photo.jpg", b"\xff\xd8" + b"x" * 100 + hidden),):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    path = tmp_path / "a.tar"
+    path.write_bytes(buffer.getvalue())
+    assert archive_kind(path) == "tar"
+    assert extract_archive(path, tmp_path / "out") == 1
+    assert (tmp_path / "out" / "photo.jpg").exists() and not (tmp_path / "out" / "evil.txt").exists()
+
+
+def test_a_complete_part_file_is_kept_when_the_rest_is_nothing(tmp_path: Path) -> None:
+    data = b"the whole archive"
+    (tmp_path / "a.zip.part").write_bytes(data)
+    (tmp_path / "a.zip.part.json").write_text(json.dumps({"download_id": "d1", "etag": '"e1"'}))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/file"):
+            return httpx.Response(302, headers={"Location": "http://127.0.0.1:9/archives/a.zip"})
+        assert request.headers["Range"] == f"bytes={len(data)}-"
+        return httpx.Response(416, headers={"Content-Range": f"bytes */{len(data)}"})
+
+    client = Client("http://127.0.0.1:9", "ctn_k", transport=httpx.MockTransport(answer))
+    fetched = fetch_archive(client, "d1", tmp_path / "a.zip")
+    assert (tmp_path / "a.zip").read_bytes() == data and fetched.resumed_from == len(data)
+
+
+def test_a_long_folded_name_still_fits_a_sort_key() -> None:
+    key = name_sort_key("ΐ" * 255, "A0123456789ABCDEF")
+    assert len(key.encode()) <= 1024 and key.endswith("#A0123456789ABCDEF")

@@ -96,11 +96,20 @@ def complete(principal: Principal, upload_id: str, request: CompleteUploadReques
         if code in _REFUSED_PARTS:
             raise ValidationFailed("S3 refused the parts", {"parts": [_REFUSED_PARTS[code]]}) from error
         if code == "NoSuchUpload":
-            raise Conflict(
-                "The upload is over", {"upload_id": ["completed already, or aborted after a day"]}
-            ) from error
+            if _assembled(key, upload.size):  # an earlier attempt completed it (a client's retry)
+                return upload
+            over = {"upload_id": ["completed already, or aborted after a day"]}
+            raise Conflict("The upload is over", over) from error
         raise
     return upload
+
+
+def _assembled(key: str, size: int) -> bool:
+    """Whether S3 holds the file the upload's parts make (an earlier completion's)."""
+    try:
+        return aws.s3().head_object(Bucket=settings().assets_bucket, Key=key)["ContentLength"] == size
+    except ClientError:
+        return False
 
 
 def copy_object(source_key: str, etag: str, target_key: str, content_type: str, size: int) -> str:

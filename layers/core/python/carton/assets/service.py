@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import secrets
 from datetime import UTC, datetime
 
@@ -38,6 +39,11 @@ ACCEPTED_TYPES = ", ".join(ALLOWED_TYPES)  # for error messages
 
 def new_key() -> str:
     return "A" + secrets.token_hex(8).upper()
+
+
+def key_for_upload(upload_id: str) -> str:
+    """An asset key that only this upload can have (as unguessable as the upload's id)."""
+    return "A" + hashlib.sha256(f"asset:{upload_id}".encode()).hexdigest()[:16].upper()
 
 
 def live_asset(principal: Principal, asset_id: str, store: Store) -> Asset:

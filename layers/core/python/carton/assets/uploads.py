@@ -12,7 +12,7 @@ from carton.accounts.models import Principal
 from carton.assets.api import UploadOut, UploadRequest
 from carton.assets.models import MAX_FORM_BYTES, AssetMetadata, Upload, UploadState
 from carton.assets.multipart import copy_object, open_multipart
-from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, create_or_winner, new_asset, new_key
+from carton.assets.service import ACCEPTED_TYPES, READ_CHUNK, create_or_winner, key_for_upload, new_asset
 from carton.shared import aws, presign
 from carton.shared.checksums import Checksummer, Checksums
 from carton.shared.config import settings
@@ -159,7 +159,8 @@ def _settle(upload: Upload, sums: Checksums, size: tuple[int, int] | None, etag:
     if existing is not None:
         duplicate = existing.upload_id != upload.upload_id  # else: a repeated delivery of this upload
         return upload.model_copy(update={**ingested, "asset_id": existing.asset_id, "duplicate": duplicate})
-    asset_id = new_key()
+    # The same id on every attempt: a retried ingest overwrites its own copy, never leaves one.
+    asset_id = key_for_upload(upload.upload_id)
     target = asset_object_key(upload.account_id, asset_id, upload.filename)
     copied_etag = copy_object(key, etag, target, upload.content_type, sums.size)
     metadata = AssetMetadata(filename=upload.filename)

@@ -1,9 +1,9 @@
 """One method per API operation, typed with the API's own models.
 
-Errors come back as ApiError carrying the API's `{message, errors}`. Requests are retried
-with exponential backoff (honouring Retry-After) on 429, 5xx and lost
-connections; every retried request is safe to repeat (reads, deletes, and creates sent with
-an Idempotency-Key).
+Errors come back as ApiError carrying the API's `{message, errors}`. Reads, PUTs and
+creates sent with an Idempotency-Key are retried with exponential backoff (honouring
+Retry-After) on 429, 5xx and lost connections; other POSTs and DELETEs only when they surely
+did nothing (no connection, or 429), since repeating them could act twice.
 """
 
 from __future__ import annotations
@@ -110,24 +110,33 @@ class Client:
 
     # ---- transport ------------------------------------------------------------------------
 
-    def send(self, attempt_request: Callable[[], httpx.Response]) -> httpx.Response:
-        """Run a request, again after backoff on a transient answer or a lost connection."""
+    def send(self, attempt_request: Callable[[], httpx.Response], *, repeatable: bool = True) -> httpx.Response:
+        """Run a request, again after backoff on a transient answer or a lost connection.
+        One that is not `repeatable` (a POST or DELETE without an Idempotency-Key) is sent
+        again only when it surely did nothing: the connection never opened, or 429."""
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
                 response = attempt_request()
-            except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException):
+            except httpx.ConnectError:
                 if last:
                     raise
                 time.sleep(_retry_after(None, attempt))
                 continue
-            if response.status_code not in RETRIED_STATUSES or last:
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.TimeoutException):
+                if last or not repeatable:
+                    raise
+                time.sleep(_retry_after(None, attempt))
+                continue
+            retried = RETRIED_STATUSES if repeatable else {429}
+            if response.status_code not in retried or last:
                 return response
             time.sleep(_retry_after(response, attempt))
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
     def request(self, method: str, path: str, *, expect: tuple[int, ...] = (200,), **options: Any) -> httpx.Response:
-        response = self.send(lambda: self.http.request(method, path, **options))
+        repeatable = method in ("GET", "HEAD", "PUT") or "Idempotency-Key" in options.get("headers", {})
+        response = self.send(lambda: self.http.request(method, path, **options), repeatable=repeatable)
         if response.status_code not in expect:
             raise _error_of(response)
         return response

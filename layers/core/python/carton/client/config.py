@@ -82,5 +82,9 @@ def load_profile(name: str | None = None, api_url: str | None = None, token: str
     else:
         port = os.environ.get(ENV_LOCAL_PORT) or DEFAULT_LOCAL_PORT
         url, source = f"http://127.0.0.1:{port}", "the local stack (make run)"
-    key = token or (os.environ.get(ENV_TOKEN) if chosen is None else None) or profile.get("token")
+    # A key goes only where it was configured for: a profile's key to that profile's API,
+    # CARTON_TOKEN to any other (the environment's, a flag's, the local stack).
+    from_profile = source.startswith("profile")
+    environment = os.environ.get(ENV_TOKEN) if chosen is None else None
+    key = token or (profile.get("token") if from_profile else environment)
     return Profile(api_url=_base(url), token=key, source=source)

@@ -29,6 +29,7 @@ from carton.client.client import Client
 
 CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
+TAR_MAGIC_AT = 257
 # Parts signed per request: each URL lasts 15 minutes, so sign as the upload goes.
 PARTS_PER_SIGNING = 20
 # Beyond the MIME types Python knows, those Carton accepts under other names.
@@ -69,9 +70,11 @@ def upload_file(
     ticket = client.create_upload(
         UploadRequest(filename=path.name, content_type=content_type_of(path), size=path.stat().st_size, batch=batch)
     )
+    # Ingest reads the whole file (at 50 MB/s or better) once it is stored.
+    ingest_wait = 300 + ticket.size / 50e6
     if ticket.upload_method == "MULTIPART":
         _send_parts(client, path, ticket, progress)
-        return client.wait_for_upload(ticket.id)
+        return client.wait_for_upload(ticket.id, timeout=ingest_wait)
     if ticket.upload_url is None or ticket.upload_fields is None:
         raise TransferError(f"{path}: the upload ticket has no form")
     with path.open("rb") as handle:
@@ -79,7 +82,7 @@ def upload_file(
         response = client.storage.post(ticket.upload_url, data=ticket.upload_fields, files=files)  # type: ignore[arg-type]
     if response.status_code not in (200, 201, 204):
         raise TransferError(f"{path}: S3 refused the upload ({response.status_code}): {response.text[:300]}")
-    return client.wait_for_upload(ticket.id)
+    return client.wait_for_upload(ticket.id, timeout=ingest_wait)
 
 
 def _send_parts(client: Client, path: Path, ticket: UploadOut, progress: Progress | None) -> None:
@@ -93,6 +96,9 @@ def _send_parts(client: Client, path: Path, ticket: UploadOut, progress: Progres
                 handle.seek((part.number - 1) * size)
                 body = handle.read(part.size)
                 response = client.send(functools.partial(client.storage.put, part.url, content=body))
+                if response.status_code == 403:  # its link expired while earlier parts went: sign it again
+                    (fresh,) = client.sign_parts(ticket.id, SignPartsRequest(numbers=[part.number])).parts
+                    response = client.send(functools.partial(client.storage.put, fresh.url, content=body))
                 if response.status_code != 200 or "ETag" not in response.headers:
                     raise TransferError(f"{path}: S3 refused part {part.number} ({response.status_code})")
                 etags[part.number] = response.headers["ETag"]
@@ -132,7 +138,10 @@ def fetch_archive(
     `progress(done, total)` follows it; `limit_rate`: bytes per second at most."""
     part = target.with_name(target.name + ".part")
     state_file = target.with_name(target.name + ".part.json")
-    state = json.loads(state_file.read_text()) if state_file.is_file() and part.is_file() else {}
+    try:
+        state = json.loads(state_file.read_text()) if state_file.is_file() and part.is_file() else {}
+    except ValueError:  # cut short when the fetch was killed: begin afresh
+        state = {}
     if state.get("download_id") != download_id:
         part.unlink(missing_ok=True)
         state = {"download_id": download_id}
@@ -149,6 +158,10 @@ def fetch_archive(
                 if response.status_code == 403:  # the presigned link expired: ask for a fresh one
                     url = client.archive_url(download_id)
                     continue
+                if response.status_code == 416 and _whole(response, have):  # every byte came before the stop
+                    part.replace(target)
+                    state_file.unlink(missing_ok=True)
+                    return Fetched(target, have, resumed_from)
                 if response.status_code in (412, 416):  # replaced since, or the part is corrupt: start over
                     part.unlink(missing_ok=True)
                     state.pop("etag", None)
@@ -157,7 +170,9 @@ def fetch_archive(
                     raise TransferError(f"S3 answered {response.status_code} for the archive")
                 total = _total(response, have)
                 state["etag"] = response.headers.get("ETag")
-                state_file.write_text(json.dumps(state))
+                written = state_file.with_name(state_file.name + ".new")
+                written.write_text(json.dumps(state))
+                written.replace(state_file)  # whole or not at all, if the fetch is killed
                 mode = "ab" if response.status_code == 206 else "wb"
                 with part.open(mode) as out:
                     done = have if mode == "ab" else 0
@@ -177,6 +192,11 @@ def fetch_archive(
     raise TransferError(f"the archive could not be fetched in {attempts} attempts; run the fetch again to resume")
 
 
+def _whole(response: httpx.Response, have: int) -> bool:
+    """A 416 to `bytes=have-` when the object has exactly `have` bytes (`bytes */have`)."""
+    return str(response.headers.get("Content-Range", "")).strip() == f"bytes */{have}"
+
+
 def _total(response: httpx.Response, have: int) -> int:
     if response.status_code == 206:
         return int(response.headers["Content-Range"].rsplit("/", 1)[1])
@@ -188,20 +208,40 @@ def _total(response: httpx.Response, have: int) -> int:
 
 @dataclass
 class Verified:
-    files: int  # entries whose CRC-32 matched
-    checked_sha256: int  # of those, files the manifest's SHA-256 confirmed too
+    kind: str  # "zip" (every entry's CRC-32 checked) or "tar" (no CRCs: only the manifest's checks)
+    files: int  # entries read
+    checked_sha256: int  # of those, files the manifest's size and SHA-256 confirmed
+
+    def summary(self) -> str:
+        if self.kind == "zip":
+            return f"verified {self.files} files (CRC-32), {self.checked_sha256} against the manifest (SHA-256)"
+        return f"verified {self.checked_sha256} of {self.files} files against the manifest (SHA-256; tar has no CRCs)"
+
+
+def archive_kind(path: Path) -> str | None:
+    """ "zip" or "tar" by the archive's first bytes (a ZIP starts with a local header; a tar's
+    first header says `ustar` at 257), never by where a ZIP's end record might be: a tar
+    whose last member is a file with a ZIP appended must not pass for that ZIP."""
+    with path.open("rb") as handle:
+        head = handle.read(TAR_MAGIC_AT + 5)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head[TAR_MAGIC_AT : TAR_MAGIC_AT + 5] == b"ustar":
+        return "tar"
+    return None
 
 
 def verify_archive(path: Path) -> Verified:
     """A ZIP's every CRC-32, and (ZIP or tar) every file the archive's manifest.json lists:
     its size and SHA-256. Raises TransferError naming the first file that does not match."""
+    kind = archive_kind(path)
     try:
-        if zipfile.is_zipfile(path):
+        if kind == "zip":
             with zipfile.ZipFile(path) as archive:  # zipfile checks each CRC-32 as it reads
-                return _checked(path, ((info.filename, archive.open(info)) for info in archive.infolist()))
-        if tarfile.is_tarfile(path):
+                return _checked(path, "zip", ((info.filename, archive.open(info)) for info in archive.infolist()))
+        if kind == "tar":
             with tarfile.open(path) as archive:
-                return _checked(path, ((member.name, _tar_member(archive, member)) for member in archive))
+                return _checked(path, "tar", ((member.name, _tar_member(archive, member)) for member in archive))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, ValueError, KeyError) as error:
         raise TransferError(f"{path.name} is damaged: {error}") from error
     raise TransferError(f"{path.name} is neither a ZIP nor a tar archive")
@@ -214,7 +254,7 @@ def _tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
     return extracted
 
 
-def _checked(path: Path, members: Iterator[tuple[str, IO[bytes]]]) -> Verified:
+def _checked(path: Path, kind: str, members: Iterator[tuple[str, IO[bytes]]]) -> Verified:
     sums: dict[str, tuple[int, str]] = {}
     manifest: bytes | None = None
     for name, handle in members:
@@ -233,7 +273,7 @@ def _checked(path: Path, members: Iterator[tuple[str, IO[bytes]]]) -> Verified:
         if sums[entry["path"]] != (entry["size"], entry["sha256"]):
             raise TransferError(f"{entry['path']}: size or SHA-256 differs from the manifest")
         confirmed += 1
-    return Verified(files=len(sums), checked_sha256=confirmed)
+    return Verified(kind=kind, files=len(sums), checked_sha256=confirmed)
 
 
 def safe_destination(root: Path, name: str) -> Path:
@@ -250,7 +290,10 @@ def safe_destination(root: Path, name: str) -> Path:
 def extract_archive(path: Path, root: Path) -> int:
     """Extract every file under `root` (entries that would escape it are refused first)."""
     root.mkdir(parents=True, exist_ok=True)
-    if tarfile.is_tarfile(path) and not zipfile.is_zipfile(path):
+    kind = archive_kind(path)
+    if kind is None:
+        raise TransferError(f"{path.name} is neither a ZIP nor a tar archive")
+    if kind == "tar":
         with tarfile.open(path) as tar:
             members = [(member, safe_destination(root, member.name)) for member in tar]
             for member, destination in members:

@@ -54,7 +54,8 @@ def _candidates(account_id: str, selection: Selection, store: Store) -> Iterator
             pages = _pages(store, None, tag_partition(account_id, selection.tag), None, None)
         else:
             prefix = name_sort_key(selection.filename_prefix or "")
-            pages = _pages(store, None, names_partition(account_id), prefix, prefix + "\uffff")
+            # The highest code point: DynamoDB orders sort keys by their UTF-8 bytes.
+            pages = _pages(store, None, names_partition(account_id), prefix, prefix + "\U0010ffff")
         for items in pages:
             found = store.get_assets(account_id, [str(item["asset_id"]) for item in items])
             yield [found[str(item["asset_id"])] for item in items if str(item["asset_id"]) in found]

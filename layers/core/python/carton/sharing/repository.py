@@ -8,10 +8,11 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from carton.shared.errors import NotFound
+from carton.downloads.items import DELETING_FIELD, NOT_DELETING
+from carton.shared.errors import Conflict, NotFound
 from carton.shared.fields import utcnow
 from carton.sharing.models import ShareLink
-from carton.storage.keys import LINK_PREFIX, link_ref_key, share_key, targets_partition
+from carton.storage.keys import LINK_PREFIX, download_key, link_ref_key, share_key, targets_partition
 from carton.storage.table import PK, SK, TableLayer, dynamo_value, failed_condition, item_of, record_of, refused_as
 
 LINK_NOT_FOUND = NotFound("Link not found", {"link_id": ["no such link of this download"]})
@@ -20,21 +21,33 @@ LINK_NOT_FOUND = NotFound("Link not found", {"link_id": ["no such link of this d
 class LinkRecords(TableLayer):
     def put_link(self, link: ShareLink) -> None:
         ref = {**link_ref_key(link.account_id, link.download_id, link.link_id), "token_hash": link.token_hash}
-        self._transact(
-            [
-                {
-                    "Put": {
-                        "TableName": self.table.name,
-                        "Item": item_of(link, **share_key(link.token_hash)),
-                        "ConditionExpression": f"attribute_not_exists({PK})",
-                    }
-                },
-                {"Put": {"TableName": self.table.name, "Item": ref}},
-            ]
-        )
+        refused = Conflict("The download is not complete, or is being deleted", {"state": ["no link can be made"]})
+        with refused_as(refused):
+            self._transact(
+                [
+                    {
+                        "Put": {
+                            "TableName": self.table.name,
+                            "Item": item_of(link, **share_key(link.token_hash)),
+                            "ConditionExpression": f"attribute_not_exists({PK})",
+                        }
+                    },
+                    {"Put": {"TableName": self.table.name, "Item": ref}},
+                    {
+                        # A DELETE that began meanwhile would leave the link behind it: refuse.
+                        "ConditionCheck": {
+                            "TableName": self.table.name,
+                            "Key": download_key(link.account_id, link.download_id),
+                            "ConditionExpression": f"#state = :complete AND {NOT_DELETING}",
+                            "ExpressionAttributeNames": {"#state": "state", "#deleting": DELETING_FIELD},
+                            "ExpressionAttributeValues": {":complete": "complete", ":null": "NULL"},
+                        }
+                    },
+                ]
+            )
 
     def link_by_hash(self, token_hash: str) -> ShareLink | None:
-        item = self.table.get_item(Key=share_key(token_hash)).get("Item")
+        item = self.table.get_item(Key=share_key(token_hash), ConsistentRead=True).get("Item")
         return None if item is None else record_of(ShareLink, item)
 
     def _link_refs(self, account_id: str, download_id: str) -> list[dict[str, Any]]:
@@ -58,7 +71,7 @@ class LinkRecords(TableLayer):
 
     def revoke_link(self, account_id: str, download_id: str, link_id: str) -> ShareLink:
         """Mark the link revoked (once: revoking again changes nothing)."""
-        ref = self.table.get_item(Key=link_ref_key(account_id, download_id, link_id)).get("Item")
+        ref = self.table.get_item(Key=link_ref_key(account_id, download_id, link_id), ConsistentRead=True).get("Item")
         if ref is None:
             raise LINK_NOT_FOUND
         key = share_key(str(ref["token_hash"]))
@@ -67,7 +80,8 @@ class LinkRecords(TableLayer):
                 Key=key,
                 UpdateExpression="SET revoked_at = :now",
                 # Stored as NULL until it is revoked.
-                ConditionExpression=f"attribute_exists({PK}) AND attribute_type(revoked_at, :null)",
+                ConditionExpression=f"attribute_exists({PK}) AND "
+                "(attribute_not_exists(revoked_at) OR attribute_type(revoked_at, :null))",
                 ExpressionAttributeValues={":now": dynamo_value(utcnow()), ":null": "NULL"},
                 ReturnValues="ALL_NEW",
             )
@@ -77,6 +91,8 @@ class LinkRecords(TableLayer):
             current = self.link_by_hash(str(ref["token_hash"]))
             if current is None:
                 raise LINK_NOT_FOUND from None
+            if current.revoked_at is None:  # refused for another reason: never answer "revoked"
+                raise
             return current
         return record_of(ShareLink, updated["Attributes"])
 

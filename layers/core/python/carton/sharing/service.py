@@ -24,7 +24,7 @@ def issue_link(
     download: Download, store: Store, *, created_by: str, base_url: str | None, days: int = DEFAULT_LINK_DAYS
 ) -> tuple[ShareLink, str]:
     """A new link to the download's archive, and its token (never stored: only its hash)."""
-    if download.state is DownloadState.EXPIRED:
+    if download.state is DownloadState.EXPIRED or (download.expires_at and download.expires_at <= utcnow()):
         raise Gone("The archive has expired", {"download_id": ["archive removed; create the download again"]})
     if download.state is not DownloadState.COMPLETE or download.expires_at is None:
         raise Conflict(

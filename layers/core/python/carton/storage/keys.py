@@ -142,5 +142,12 @@ def names_partition(account_id: str) -> str:
     return f"{account_partition(account_id)}#NAMES"
 
 
+# DynamoDB takes sort keys of up to 1,024 bytes; case folding can triple a name's bytes.
+NAME_KEY_BYTES = 700
+
+
 def name_sort_key(filename: str, asset_id: str = "") -> str:
-    return f"{filename.casefold()}#{asset_id}" if asset_id else filename.casefold()
+    """A file name as selections by prefix read it: case folded, cut to NAME_KEY_BYTES (on a
+    character boundary; the selection checks the whole name on what it reads)."""
+    folded = filename.casefold().encode()[:NAME_KEY_BYTES].decode(errors="ignore")
+    return f"{folded}#{asset_id}" if asset_id else folded

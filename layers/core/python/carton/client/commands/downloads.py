@@ -197,5 +197,4 @@ def downloads_verify(context: typer.Context, archive: Path) -> None:
 
 
 def _verified(s: Session, archive: Path) -> None:
-    checked = verify_archive(archive)
-    s.output.note(f"verified {checked.files} files (CRC-32), {checked.checked_sha256} against the manifest (SHA-256)")
+    s.output.note(verify_archive(archive).summary())
