@@ -16,7 +16,7 @@ from moto.ses.models import ses_backends
 from carton.accounts.keys import principal_from_context
 from carton.downloads.api import CreateDownloadRequest
 from carton.downloads.service import create_download
-from carton.shared import aws
+from carton.shared import aws, config
 from carton.shared.fields import utcnow
 from carton.sharing.models import ShareLink
 from carton.storage.keys import share_key
@@ -169,3 +169,16 @@ def test_no_link_is_made_for_a_download_being_deleted(carton: Carton) -> None:
     status, _, error = make_link(carton, download_id)
     assert status == 409 and error["errors"] == {"state": ["no link can be made"]}
     assert carton.store.links_of("demo", download_id) == []
+
+
+def test_a_mail_ses_refused_leaves_no_open_link(carton: Carton, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(config.ENV_MAIL_FROM, "Carton <unverified@elsewhere.example>")  # SES sends only from verified
+    config.settings.cache_clear()
+    context = load_event("api/create_download")["requestContext"]["authorizer"]
+    request = CreateDownloadRequest(asset_ids=["demo-readme"], name="Unsent")
+    download_id = create_download(principal_from_context(context), request, carton.store, BASE).download_id
+    run_workflow(carton, download_id)
+    carton.invoke("workflow_notify", {"account_id": "demo", "download_id": download_id, "event": "completed"})
+    assert carton.store.get_download("demo", download_id).notifications["email"].state == "failed"
+    (link,) = links(carton, download_id)
+    assert link["revoked"] is True

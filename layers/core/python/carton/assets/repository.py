@@ -64,12 +64,11 @@ class AssetRecords(TableLayer):
         in between reads the asset's previous tags and name."""
         before = selection_keys(previous) if previous is not None else set()
         after = selection_keys(current)
-        if before == after:
-            return
         with self.table.batch_writer() as batch:
             for partition, sort in sorted(before - after):
                 batch.delete_item(Key={PK: partition, SK: sort})
-            for partition, sort in sorted(after - before):
+            # Every current item, not only the new ones: a write that failed before is repaired.
+            for partition, sort in sorted(after):
                 batch.put_item(Item={PK: partition, SK: sort, "asset_id": current.asset_id})
 
     def create_asset(self, asset: Asset) -> None:

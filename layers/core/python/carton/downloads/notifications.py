@@ -16,7 +16,7 @@ from carton.accounts.service import mail_day
 from carton.downloads.models import Download, DownloadState, NotificationStatus
 from carton.shared import aws
 from carton.shared.config import settings
-from carton.shared.errors import NotFound
+from carton.shared.errors import Conflict, Gone, NotFound
 from carton.shared.fields import utcnow
 from carton.shared.observability import logger
 from carton.shared.safehttp import DeliveryFailed, UnsafeDestination, post
@@ -103,14 +103,17 @@ def quoted(text: str, limit: int = QUOTED_NAME_LENGTH) -> str:
     return f"“{' '.join(shortened.split())}”"
 
 
-def _shared_link(download: Download, store: Store) -> str | None:
+def _shared_link(download: Download, store: Store) -> tuple[str, str] | None:
     """A share link for the e-mail's recipients, who may have no key (it lives as long as the
-    archive, at most the default link life); None if the API's address is unknown."""
+    archive, at most the default link life), and its id; None if the API's address is unknown."""
     base = settings().public_base_url or download.api_base_url
     if base is None:
         return None
-    _, token = issue_link(download, store, created_by=download.created_by, base_url=base)
-    return shared_url(base, token)
+    try:
+        link, token = issue_link(download, store, created_by=download.created_by, base_url=base)
+    except (Conflict, Gone):  # deleted or expired meanwhile: the mail says so without a link
+        return None
+    return shared_url(base, token), link.link_id
 
 
 def _email(download: Download, event: str, document: dict[str, Any], store: Store) -> NotificationStatus | None:
@@ -128,7 +131,8 @@ def _email(download: Download, event: str, document: dict[str, Any], store: Stor
     else:
         reason = download.error.message if download.error else "unknown"
         text = f"The download named {name} could not be packaged: {reason}"
-    link = _shared_link(download, store) if event == "completed" else document["download"]["url"]
+    shared = _shared_link(download, store) if event == "completed" else None
+    link = shared[0] if shared else document["download"]["url"]
     try:
         aws.ses().send_email(
             Source=sender,
@@ -139,6 +143,8 @@ def _email(download: Download, event: str, document: dict[str, Any], store: Stor
             },
         )
     except ClientError as error:
+        if shared is not None:  # nobody received it: it must not stay open
+            store.revoke_link(download.account_id, download.download_id, shared[1])
         code = str(error.response.get("Error", {}).get("Code", "error"))
         return _status("failed", event, _SES_REASONS.get(code, f"SES did not send the message ({code})"))
     return _status("sent", event)

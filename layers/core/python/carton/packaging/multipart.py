@@ -3,6 +3,7 @@ found and aborted; the parts S3 holds; the assembled archive checked against the
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -63,10 +64,10 @@ def uploaded_parts(document: PlanDocument) -> list[Any] | None:
     return uploaded
 
 
-def check_archive(document: PlanDocument, crc: str) -> None:
+def check_archive(document: PlanDocument, crc: str) -> datetime:
     """The archive S3 holds is exactly the planned one (size, and the FULL_OBJECT CRC-32
     where S3 reports it); one that is not is removed, so no wrong archive outlives the
-    failure."""
+    failure. Returns when S3 says it was created, which its lifecycle counts from."""
     s3, bucket = aws.s3(), settings().archives_bucket
     try:
         head = s3.head_object(Bucket=bucket, Key=document.archive_key, ChecksumMode="ENABLED")
@@ -95,3 +96,5 @@ def check_archive(document: PlanDocument, crc: str) -> None:
     if problem is not None:
         s3.delete_object(Bucket=bucket, Key=document.archive_key)
         raise problem
+    created: datetime = head["LastModified"]
+    return created

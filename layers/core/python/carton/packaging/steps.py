@@ -182,7 +182,7 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
         except ClientError as error:
             if error_code(error) != "NoSuchUpload":  # else completed meanwhile: the archive is checked below
                 raise
-    check_archive(document, crc)
+    created = check_archive(document, crc)
     targets = store.targets(account_id, download_id)
     # Writes each target whole: running it twice writes the same items.
     store.put_targets(
@@ -199,7 +199,10 @@ def complete(account_id: str, download_id: str, store: Store) -> dict[str, Any]:
             state=DownloadState.COMPLETE,
             size=document.size,
             completed_at=now,
-            expires_at=now + timedelta(days=download.options.expires_in_days or settings().archive_expiry_days),
+            # S3's lifecycle counts from the object's creation (for a multipart upload, maybe
+            # when it was opened), rounded up to midnight: the earlier time never over-promises.
+            expires_at=min(now, created)
+            + timedelta(days=download.options.expires_in_days or settings().archive_expiry_days),
             upload_id=None,
             progress=totals.model_copy(update={"files_done": totals.files_total, "bytes_done": totals.bytes_total}),
         )

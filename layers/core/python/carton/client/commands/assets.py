@@ -86,6 +86,8 @@ def assets_add(
                 if upload.state is UploadState.INGESTED and upload.asset and tag:
                     tag_asset(s.client, upload.asset, tag)
                 return path, upload, upload.reason or ""
+            except TimeoutError:
+                return path, None, "sent; still being ingested (carton assets ls shows it once it is)"
             except (ApiError, TransferError) as error:
                 if isinstance(error, ApiError) and error.is_authentication:
                     raise
