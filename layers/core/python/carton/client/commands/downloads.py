@@ -177,10 +177,7 @@ def downloads_fetch(
         s.output.note(f"resumed at {human_bytes(fetched.resumed_from)}")
     s.output.note(f"{target}: {human_bytes(fetched.size)}")
     if verify:
-        checked = verify_archive(target)
-        s.output.note(
-            f"verified {checked.files} files (CRC-32), {checked.checked_sha256} against the manifest (SHA-256)"
-        )
+        _verified(s, target)
     if extract is not None:
         count = extract_archive(target, extract)
         s.output.note(f"extracted {count} files into {extract}")
