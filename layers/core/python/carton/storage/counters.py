@@ -4,7 +4,7 @@ moves an item and its counts), so that a list answers its count without walking 
 from __future__ import annotations
 
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from carton.storage.keys import account_partition
 from carton.storage.table import PK, SK, TableLayer
@@ -57,13 +57,9 @@ class CounterRecords(TableLayer):
     def counters(self, account_id: str) -> dict[str, int]:
         """The account's counters, summed over their shards (one consistent BatchGet)."""
         keys = [counters_key(account_id, shard) for shard in range(COUNTER_SHARDS)]
-        request: dict[str, Any] = {self.table.name: {"Keys": keys, "ConsistentRead": True}}
         totals: dict[str, int] = {}
-        while request:
-            response = self.client.batch_get_item(RequestItems=request)
-            for item in response["Responses"].get(self.table.name, []):
-                for key, value in item.items():
-                    if key not in (PK, SK):
-                        totals[key] = totals.get(key, 0) + int(str(value))
-            request = response.get("UnprocessedKeys") or {}
+        for item in self.batch_get(keys, consistent=True):
+            for key, value in item.items():
+                if key not in (PK, SK):
+                    totals[key] = totals.get(key, 0) + int(str(value))
         return totals

@@ -9,6 +9,7 @@ condition is a Conflict, a missing item a NotFound.
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Iterator, Sequence
@@ -74,6 +75,7 @@ def failed_condition(error: ClientError) -> bool:
 
 _TRANSACTION_ATTEMPTS = 6
 _TRANSACTION_BACKOFF_SECONDS = 0.05
+_UNPROCESSED_MAX_PAUSE_SECONDS = 2.0
 
 
 def dynamo_value(value: Any) -> Any:
@@ -103,14 +105,21 @@ class TableLayer:
                     raise
                 time.sleep(random.uniform(0, _TRANSACTION_BACKOFF_SECONDS * 2**attempt))  # noqa: S311 (jitter)
 
-    def batch_get(self, keys: Sequence[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        """Items for `keys` (missing ones skipped), in no particular order."""
+    def batch_get(self, keys: Sequence[dict[str, str]], *, consistent: bool = False) -> Iterator[dict[str, Any]]:
+        """Items for `keys` (missing ones skipped), in no particular order. Keys DynamoDB
+        leaves unprocessed (throttled) are asked for again after a growing, jittered pause,
+        as its documentation asks of BatchGetItem callers."""
         for start in range(0, len(keys), _BATCH_GET_LIMIT):
-            request: dict[str, Any] = {self.table.name: {"Keys": list(keys[start : start + _BATCH_GET_LIMIT])}}
-            while request:
+            chunk = list(keys[start : start + _BATCH_GET_LIMIT])
+            request: dict[str, Any] = {self.table.name: {"Keys": chunk, "ConsistentRead": consistent}}
+            for attempt in itertools.count():
                 response = self.client.batch_get_item(RequestItems=request)
                 yield from response["Responses"].get(self.table.name, [])
                 request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                pause = min(_TRANSACTION_BACKOFF_SECONDS * 2**attempt, _UNPROCESSED_MAX_PAUSE_SECONDS)
+                time.sleep(random.uniform(0, pause))  # noqa: S311 (jitter)
 
     def query_index(
         self,
