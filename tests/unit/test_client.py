@@ -22,6 +22,7 @@ from carton.client.config import ConfigError
 from carton.client.transfer import (
     TransferError,
     archive_kind,
+    content_type_of,
     extract_archive,
     fetch_archive,
     safe_destination,
@@ -189,3 +190,11 @@ def test_a_complete_part_file_is_kept_when_the_rest_is_nothing(tmp_path: Path) -
 def test_a_long_folded_name_still_fits_a_sort_key() -> None:
     key = name_sort_key("ΐ" * 255, "A0123456789ABCDEF")
     assert len(key.encode()) <= 1024 and key.endswith("#A0123456789ABCDEF")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("notes.md", "text/markdown"), ("a.webp", "image/webp"), ("b.csv", "text/csv"), ("c.JPEG", "image/jpeg")],
+)
+def test_a_file_is_declared_as_the_type_carton_accepts(name: str, expected: str) -> None:
+    assert content_type_of(Path(name)) == expected

@@ -26,14 +26,15 @@ import httpx
 
 from carton.assets.api import CompletedPart, CompleteUploadRequest, SignPartsRequest, UploadOut, UploadRequest
 from carton.client.client import Client
+from carton.shared.media import EXTENSIONS
 
 CHUNK = 1024 * 1024
 MANIFEST = "manifest.json"
 TAR_MAGIC_AT = 257
 # Parts signed per request: each URL lasts 15 minutes, so sign as the upload goes.
 PARTS_PER_SIGNING = 20
-# Beyond the MIME types Python knows, those Carton accepts under other names.
-EXTRA_TYPES = {".md": "text/markdown", ".webp": "image/webp", ".csv": "text/csv"}
+# The types Carton accepts, by the extension it gives them (Python's guesses for the rest).
+TYPES_BY_EXTENSION = {extension: content_type for content_type, extension in EXTENSIONS.items()}
 Progress = Callable[[int], None]  # called with each count of bytes moved
 
 
@@ -43,7 +44,7 @@ class TransferError(Exception):
 
 def content_type_of(path: Path) -> str:
     suffix = path.suffix.lower()
-    return EXTRA_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return TYPES_BY_EXTENSION.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 class _Counted:
